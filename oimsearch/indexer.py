@@ -1,0 +1,602 @@
+"""Build or update an index from folders of articles.
+
+Incremental and crash-safe:
+
+* a file whose size and mtime are those recorded in the index is not read again; one whose
+  stamp changed is read and hashed, and re-indexed only when its content hash changed;
+* the documents of files that disappeared under the indexed roots are removed;
+* every change of one run is committed at once by Whoosh (a new TOC generation), so a run
+  that fails or is killed leaves the previous generation intact; ``--rebuild`` writes a new
+  Whoosh index name in the same directory and switches the manifest to it only after the
+  commit, so the previous index stays readable until then;
+* one run at a time: an ``oimsearch.lock`` file lock (released by the OS if the process dies);
+  queries keep working during a run, on the last committed generation.
+
+Bad input never stops a run: every unreadable, binary, empty or malformed input becomes a
+:class:`~oimsearch.sources.Problem` in the report.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from oimsearch import acronyms as acro
+from oimsearch.errors import (
+    IndexLockedError,
+    IndexNotFoundError,
+    IndexWriteError,
+    OimsearchError,
+    UsageError,
+)
+from oimsearch.schema import (
+    MANIFEST_NAME,
+    Manifest,
+    build_schema,
+    check_analyzer,
+    read_manifest,
+    write_manifest,
+)
+
+LOCK_NAME = "oimsearch.lock"
+ENV_INDEX = "OIMSEARCH_INDEX"
+DEFAULT_INDEX = "index"
+# Above this many bytes to read, two writer processes pay on a 2-core machine
+# (docs/indexing-notes: procs=2, multisegment=True more than doubles throughput).
+PARALLEL_MIN_BYTES = 4_000_000
+# Files that may sit in an index directory before an index is created in it.
+_ALLOWED_FOREIGN = {"README.md", ".gitignore", ".gitkeep"}
+
+
+@dataclass
+class IndexReport:
+    index_dir: str
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    warnings: int = 0
+    documents: int = 0
+    files: int = 0
+    seconds: float = 0.0
+    rebuilt: bool = False
+    problems: list = field(default_factory=list)
+
+    @property
+    def docs_per_s(self) -> float:
+        done = self.added + self.updated
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index_dir,
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "warnings": self.warnings,
+            "documents": self.documents,
+            "files": self.files,
+            "seconds": round(self.seconds, 3),
+            "docs_per_s": round(self.docs_per_s, 1),
+            "rebuilt": self.rebuilt,
+            "problems": [
+                {"path": p.path, "reason": p.reason, "severity": p.severity} for p in self.problems
+            ],
+        }
+
+
+def resolve_index_dir(index: str | os.PathLike | None = None) -> Path:
+    """``--index`` > ``$OIMSEARCH_INDEX`` > ``./index``."""
+    if index:
+        return Path(index)
+    env = os.environ.get(ENV_INDEX)
+    if env:
+        return Path(env)
+    return Path(DEFAULT_INDEX)
+
+
+class _Lock:
+    """Exclusive, non-blocking-with-timeout file lock on ``oimsearch.lock``."""
+
+    def __init__(self, index_dir: Path, timeout: float = 2.0):
+        self.path = index_dir / LOCK_NAME
+        self.timeout = timeout
+        self.fd: int | None = None
+
+    def __enter__(self) -> _Lock:
+        import fcntl
+
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise IndexWriteError(
+                f"cannot write to index directory {self.path.parent}: {e.strerror or e}",
+                hint="check its permissions, or pass --index DIR",
+            ) from e
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    self.fd = None
+                    raise IndexLockedError(
+                        f"index {self.path.parent} is being updated by another process",
+                        hint="wait for it to finish, then run this command again",
+                    ) from None
+                time.sleep(0.1)
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _prepare_dir(index_dir: Path) -> None:
+    if index_dir.exists() and not index_dir.is_dir():
+        raise UsageError(f"--index {index_dir} is a file", hint="pass a directory")
+    if index_dir.is_dir() and not (index_dir / MANIFEST_NAME).exists():
+        foreign = [
+            p.name
+            for p in index_dir.iterdir()
+            if p.name not in _ALLOWED_FOREIGN and p.name != LOCK_NAME
+        ]
+        if foreign:
+            raise IndexNotFoundError(
+                f"{index_dir} is not empty and holds no oimsearch index",
+                hint="pass --index with a new or empty directory",
+            )
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise IndexWriteError(
+            f"cannot create index directory {index_dir}: {e.strerror or e}",
+            hint="check permissions, or pass --index DIR",
+        ) from e
+
+
+def _new_indexname(index_dir: Path, previous: str | None) -> str:
+    n = 1
+    if previous and previous.startswith("R") and previous[1:].isdigit():
+        n = int(previous[1:]) + 1
+    while any(
+        p.name.startswith(f"R{n}_") or p.name.startswith(f"_R{n}_") for p in index_dir.iterdir()
+    ):
+        n += 1
+    return f"R{n}"
+
+
+def _remove_indexname_files(index_dir: Path, indexname: str) -> None:
+    toc = re.compile(rf"^_{re.escape(indexname)}_[0-9]+\.toc$")
+    seg = re.compile(rf"^{re.escape(indexname)}_[0-9a-z]+\.")
+    for p in index_dir.iterdir():
+        if toc.match(p.name) or seg.match(p.name):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+def _clean_stale(index_dir: Path, keep: str) -> None:
+    """Remove files of Whoosh index names other than the current one (a killed rebuild)."""
+    names = set()
+    for p in index_dir.iterdir():
+        m = re.match(r"^_([A-Z][A-Z0-9]*)_[0-9]+\.toc$", p.name) or re.match(
+            r"^([A-Z][A-Z0-9]*)_[0-9a-z]+\.", p.name
+        )
+        if m:
+            names.add(m.group(1))
+    for name in names - {keep}:
+        _remove_indexname_files(index_dir, name)
+
+
+def _stamp(size: int, mtime_ns: int, digest: str) -> bytes:
+    return f"{size}:{mtime_ns}:{digest}".encode()
+
+
+def _fold_place(place: str | None) -> str | None:
+    if not place:
+        return None
+    from oimsearch.analysis import fold_fragment
+
+    key = " ".join(fold_fragment(w) for w in place.split())
+    return key.strip() or None
+
+
+def _oserror_to_index_error(e: OSError, index_dir: Path) -> OimsearchError:
+    if e.errno == errno.ENOSPC:
+        return IndexWriteError(
+            f"disk full while writing index {index_dir}",
+            hint="free some space and run the command again; the previous index is intact",
+        )
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return IndexWriteError(
+            f"cannot write index {index_dir}: {e.strerror}",
+            hint="check the directory's permissions, or pass --index DIR",
+        )
+    return IndexWriteError(
+        f"cannot write index {index_dir}: {e.strerror or e}",
+        hint="the previous index is intact; run the command again",
+    )
+
+
+def index_paths(
+    paths: Sequence[str | os.PathLike],
+    index_dir: str | os.PathLike | None = None,
+    rebuild: bool = False,
+    procs: int | None = None,
+    progress: Callable[[int, int, str], None] | None | bool = None,
+    on_problem: Callable[[object], None] | None = None,
+    lock_timeout: float = 2.0,
+) -> IndexReport:
+    """Index ``paths`` (folders walked recursively, or files) into ``index_dir``.
+
+    With no paths, the roots recorded in the index are updated. ``progress(done, total,
+    name)`` is called as files are processed; ``on_problem(problem)`` for each bad input as
+    it is found. Raises :class:`~oimsearch.errors.OimsearchError` subclasses for errors that
+    stop the run (locked, unwritable or foreign index); never for bad input.
+    """
+    from oimsearch import sources
+
+    t0 = time.perf_counter()
+    ix_dir = resolve_index_dir(index_dir)
+    report = IndexReport(index_dir=str(ix_dir))
+    if progress is False:
+        progress = None
+
+    def problem(p) -> None:
+        report.problems.append(p)
+        if p.severity == "failed":
+            report.failed += 1
+        elif p.severity == "skipped":
+            report.skipped += 1
+        else:
+            report.warnings += 1
+        if on_problem:
+            on_problem(p)
+
+    manifest: Manifest | None = None
+    if (ix_dir / MANIFEST_NAME).exists():
+        manifest = read_manifest(ix_dir)
+        if not rebuild:
+            check_analyzer(manifest, ix_dir)
+    if not paths:
+        if manifest is None or not manifest.roots:
+            raise UsageError(
+                "no PATH given and no indexed roots to update",
+                hint="run `oimsearch index PATH` with a folder or file of articles",
+            )
+        paths = list(manifest.roots)
+
+    discovery = sources.discover(paths)
+    for p in discovery.problems:
+        problem(p)
+    roots = sorted({_root_key(Path(p)) for p in paths})
+
+    _prepare_dir(ix_dir)
+    with _Lock(ix_dir, timeout=lock_timeout):
+        # re-read under the lock: another run may have finished meanwhile
+        if (ix_dir / MANIFEST_NAME).exists():
+            manifest = read_manifest(ix_dir)
+            if not rebuild:
+                check_analyzer(manifest, ix_dir)
+        try:
+            _run(
+                ix_dir,
+                manifest,
+                rebuild,
+                discovery,
+                roots,
+                report,
+                problem,
+                procs,
+                progress,
+                sources,
+            )
+        except OSError as e:
+            raise _oserror_to_index_error(e, ix_dir) from e
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _root_key(p: Path) -> str:
+    return Path(os.path.abspath(p)).as_posix()
+
+
+def _under_roots(key: str, roots: list[str]) -> bool:
+    for r in roots:
+        if key == r or key.startswith(r.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, progress, sources):
+    from whoosh import index as windex
+
+    creating = manifest is None or rebuild
+    old_name = manifest.indexname if manifest else None
+    if creating:
+        name = "MAIN" if manifest is None else _new_indexname(ix_dir, old_name)
+        _clean_stale(ix_dir, keep=old_name or name)
+        new_manifest = Manifest.new(indexname=name)
+        ix = windex.create_in(str(ix_dir), build_schema(), indexname=name)
+        report.rebuilt = bool(rebuild)
+    else:
+        name = manifest.indexname
+        _clean_stale(ix_dir, keep=name)
+        try:
+            ix = windex.open_dir(str(ix_dir), indexname=name)
+        except Exception as e:  # damaged TOC, unpickling errors, missing files
+            from oimsearch.errors import IndexFormatError
+
+            raise IndexFormatError(
+                f"cannot open index {ix_dir}: {type(e).__name__}: {e}",
+                hint="run `oimsearch index --rebuild PATH`",
+            ) from e
+        new_manifest = manifest
+
+    # --- what the index holds now: source key -> stamp, doc ids ------------------------
+    existing: dict[str, tuple[bytes, list[str]]] = {}
+    id_owner: dict[str, str] = {}
+    if not creating:
+        with ix.reader() as reader:
+            src_col = reader.column_reader("src") if reader.has_column("src") else None
+            stamp_col = reader.column_reader("stamp") if reader.has_column("stamp") else None
+            id_col = reader.column_reader("id") if reader.has_column("id") else None
+            if src_col is not None and id_col is not None:
+                for docnum in reader.all_doc_ids():
+                    key = src_col[docnum]
+                    did = id_col[docnum]
+                    stamp = stamp_col[docnum] if stamp_col is not None else b""
+                    entry = existing.get(key)
+                    if entry is None:
+                        existing[key] = (stamp, [did])
+                    else:
+                        entry[1].append(did)
+                    id_owner[did] = key
+
+    # --- plan -----------------------------------------------------------------------
+    files = discovery.files
+    seen_keys: set[str] = set()
+    to_read = []
+    for f in files:
+        key = Path(f.path).as_posix()
+        if key in seen_keys:
+            continue
+        seen_keys.add(key)
+        entry = existing.get(key)
+        if entry is not None and entry[0].startswith(f"{f.size}:{f.mtime_ns}:".encode()):
+            report.unchanged += len(entry[1])
+            continue
+        to_read.append((key, f, entry))
+    gone = [k for k in existing if k not in seen_keys and _under_roots(k, roots)]
+    report.files = len(seen_keys)
+
+    if not to_read and not gone and not creating:
+        report.documents = ix.doc_count()
+        ix.close()
+        new_manifest.roots = sorted(set(new_manifest.roots) | set(roots))
+        new_manifest.documents = report.documents
+        new_manifest.files = len({k for k in existing})
+        write_manifest(ix_dir, new_manifest)
+        return
+
+    # --- chrome learnt per folder, from the .txt/.md files of folders with changes -----
+    chrome_by_folder: dict[str, frozenset] = {}
+    data_cache: dict[str, bytes] = {}
+    folders_changed = {
+        str(Path(f.path).parent) for _, f, _ in to_read if f.kind in ("txt", "md", "html")
+    }
+    if folders_changed:
+        by_folder = defaultdict(list)
+        for f in files:
+            folder = str(Path(f.path).parent)
+            if folder in folders_changed and f.kind in ("txt", "md"):
+                by_folder[folder].append(f)
+        for folder in folders_changed:
+            if len(by_folder.get(folder, ())) < 3:
+                # files given one by one: learn the chrome from their whole folder
+                try:
+                    siblings = sources.discover([folder]).files
+                except OimsearchError:
+                    siblings = []
+                by_folder[folder] = [
+                    f
+                    for f in siblings
+                    if str(Path(f.path).parent) == folder and f.kind in ("txt", "md")
+                ]
+        for folder, fs in by_folder.items():
+            texts = []
+            for f in fs:
+                try:
+                    data = sources.read_bytes(f)
+                except OSError:
+                    continue
+                data_cache[Path(f.path).as_posix()] = data
+                text, _ = sources.decode_text(f, data)
+                if text:
+                    texts.append(text)
+            chrome_by_folder[folder] = sources.chrome_lines(texts)
+
+    total_bytes = sum(f.size for _, f, _ in to_read)
+    if procs is None:
+        procs = 2 if (total_bytes >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) >= 2) else 1
+    writer_kwargs = {"limitmb": 128}
+    if procs > 1:
+        writer_kwargs.update(procs=procs, multisegment=True)
+    try:
+        writer = ix.writer(timeout=5.0, **writer_kwargs)
+    except Exception as e:
+        from whoosh.index import LockError
+
+        if isinstance(e, LockError):
+            raise IndexLockedError(
+                f"index {ix_dir} is being updated by another process",
+                hint="wait for it to finish, then run this command again",
+            ) from e
+        raise
+
+    committed = False
+    try:
+        for key in gone:
+            writer.delete_by_term("src", key)
+            report.removed += len(existing[key][1])
+            for did in existing[key][1]:
+                if id_owner.get(did) == key:
+                    del id_owner[did]
+
+        ids_this_run: dict[str, str] = {}
+        total = len(to_read)
+        for i, (key, f, entry) in enumerate(to_read):
+            if progress:
+                progress(i, total, f.rel)
+            try:
+                data = data_cache.pop(key, None)
+                if data is None:
+                    data = sources.read_bytes(f)
+            except OSError as e:
+                problem(sources.problem_from_oserror(f, e))
+                continue
+            digest = sources.content_hash(data)
+            stamp = _stamp(f.size, f.mtime_ns, digest)
+            if entry is not None and entry[0].endswith(f":{digest}".encode()):
+                # touched but identical: nothing to re-index
+                report.unchanged += len(entry[1])
+                continue
+            if f.kind == "jsonl":
+                docs_iter = sources.iter_jsonl(f)
+            else:
+                docs, probs = sources.parse(
+                    f, data, chrome_by_folder.get(str(Path(f.path).parent), frozenset())
+                )
+                docs_iter = [*probs, *docs]
+            old_ids = set(entry[1]) if entry is not None else set()
+            if entry is not None:
+                writer.delete_by_term("src", key)
+                for did in old_ids:
+                    if id_owner.get(did) == key:
+                        del id_owner[did]
+            n_new = 0
+            for item in docs_iter:
+                if isinstance(item, sources.Problem):
+                    problem(item)
+                    continue
+                doc = item
+                owner = ids_this_run.get(doc.id) or id_owner.get(doc.id)
+                if owner is not None:
+                    problem(
+                        sources.Problem(
+                            path=f.rel,
+                            reason=f"duplicate id {doc.id!r} (already indexed from {_short(owner, roots)})",
+                            severity="failed",
+                        )
+                    )
+                    continue
+                ids_this_run[doc.id] = f.rel
+                _add(writer, doc, f, key, stamp, digest)
+                n_new += 1
+                if doc.id in old_ids:
+                    report.updated += 1
+                else:
+                    report.added += 1
+            if entry is not None:
+                report.removed += len(
+                    old_ids - set(d for d, o in ids_this_run.items() if o == f.rel)
+                )
+        if progress:
+            progress(total, total, "committing")
+        writer.commit()
+        committed = True
+    finally:
+        if not committed:
+            try:
+                writer.cancel()
+            except Exception:
+                pass
+
+    ix2 = windex.open_dir(str(ix_dir), indexname=name)
+    report.documents = ix2.doc_count()
+    new_manifest.acronyms = _collect_acronyms(ix2)
+    ix2.close()
+    ix.close()
+    if rebuild:
+        new_manifest.roots = roots
+    else:
+        new_manifest.roots = sorted(set(new_manifest.roots) | set(roots))
+    new_manifest.documents = report.documents
+    new_manifest.files = report.files
+    new_manifest.updated = time.time()
+    from oimsearch import __version__
+
+    new_manifest.oimsearch = __version__
+    write_manifest(ix_dir, new_manifest)
+    if rebuild and old_name and old_name != name:
+        _remove_indexname_files(ix_dir, old_name)
+
+
+def _short(key: str, roots: list[str]) -> str:
+    for r in roots:
+        if key.startswith(r.rstrip("/") + "/"):
+            return key[len(r.rstrip("/")) + 1 :]
+    return key
+
+
+def _add(writer, doc, f, key: str, stamp: bytes, digest: str) -> None:
+    title = doc.title or ""
+    body = doc.body or ""
+    found = acro.extract(title + "\n" + body)
+    fields = {
+        "id": doc.id,
+        "path": f.rel,
+        "src": key,
+        "stamp": stamp,
+        "title": title,
+        "body": body,
+        "title_exact": title,
+        "body_exact": body,
+        "hash": digest,
+    }
+    if doc.place:
+        fields["place"] = doc.place
+        pk = _fold_place(doc.place)
+        if pk:
+            fields["place_key"] = pk
+    if doc.date:
+        fields["date"] = doc.date
+    if doc.url:
+        fields["url"] = doc.url
+    if doc.meta:
+        fields["meta"] = json.dumps(doc.meta, ensure_ascii=False, default=str)
+    if found:
+        fields["acronyms"] = found
+    writer.add_document(**fields)
+
+
+def _collect_acronyms(ix) -> dict[str, list[str]]:
+    """Aggregate the acronyms found in the documents: acronym -> long forms, most frequent first."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    with ix.reader() as reader:
+        if not reader.has_column("acronyms"):
+            return {}
+        col = reader.column_reader("acronyms")
+        for docnum in reader.all_doc_ids():
+            for acr, long_form in col[docnum] or ():
+                counts[acr][long_form] += 1
+    return acro.select(counts)

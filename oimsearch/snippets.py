@@ -1,0 +1,219 @@
+"""Snippets: passages of the stored text with the matched words located.
+
+Offsets come from the analyzer's tokenizer on the raw stored text, so a highlight covers
+exactly what the document says (``l’OIM`` highlights ``OIM``'s whole token, an unaccented
+query highlights the accented word). Offsets are Python ``str`` indices (code points),
+half-open, sorted, merged, relative to the snippet's ``text``, which is an exact substring of
+the stored field (``offset`` places it there; ``cut_start``/``cut_end`` say whether it was cut).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_APOS = re.compile("['\u2019\u02bc\u2018\u201b\u2032\u00b4`]")
+
+
+@dataclass
+class Snippet:
+    field: str
+    text: str
+    offset: int
+    cut_start: bool
+    cut_end: bool
+    highlights: list[list[int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "field": self.field,
+            "text": self.text,
+            "offset": self.offset,
+            "cut_start": self.cut_start,
+            "cut_end": self.cut_end,
+            "highlights": [list(h) for h in self.highlights],
+        }
+
+
+@dataclass
+class MatchSpec:
+    """What to highlight: stemmed terms, exact terms, folded prefixes."""
+
+    stems: set[str] = field(default_factory=set)
+    exact: set[str] = field(default_factory=set)
+    prefixes: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.stems or self.exact or self.prefixes)
+
+
+def token_terms(text: str):
+    """(start, end, surface, stemmed terms, exact terms) for each token of ``text``."""
+    from oimsearch.analysis import explain
+
+    by_span: dict[tuple[int, int], list] = {}
+    order: list[tuple[int, int]] = []
+    elided: dict[tuple[int, int], int] = {}
+    for r in explain(text):
+        key = (r.start, r.end)
+        if key not in by_span:
+            by_span[key] = [r.surface, [], []]
+            order.append(key)
+        if r.term:
+            by_span[key][1].append(r.term)
+        if any(st.startswith("elided") for st in r.steps):
+            m = _APOS.search(r.surface)
+            if m:
+                elided[key] = m.end()
+    for r in explain(text, exact=True):
+        key = (r.start, r.end)
+        if key not in by_span:
+            by_span[key] = [r.surface, [], []]
+            order.append(key)
+        if r.term:
+            by_span[key][2].append(r.term)
+    for key in order:
+        surface, stems, exact = by_span[key]
+        cut = elided.get(key, 0)
+        # highlight OIM, not the elided article, in l’OIM
+        yield key[0] + cut, key[1], surface[cut:], stems, exact
+
+
+def find_matches(text: str, spec: MatchSpec) -> list[tuple[int, int, str]]:
+    """(start, end, term) of every token of ``text`` that the query matched."""
+    from oimsearch.analysis import fold_fragment
+
+    out = []
+    if not text or not spec:
+        return out
+    for start, end, surface, stems, exact in token_terms(text):
+        hit = None
+        for t in stems:
+            if t in spec.stems:
+                hit = t
+                break
+        if hit is None:
+            for t in exact:
+                if t in spec.exact:
+                    hit = t
+                    break
+        if hit is None and spec.prefixes:
+            folded = fold_fragment(surface)
+            for p in spec.prefixes:
+                if folded.startswith(p):
+                    hit = p
+                    break
+        if hit is not None:
+            out.append((start, end, hit))
+    return out
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[list[int]]:
+    merged: list[list[int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    return merged
+
+
+def _cut_left(text: str, pos: int, lo: int) -> int:
+    """Move ``pos`` left to a word boundary not before ``lo``."""
+    if pos <= lo:
+        return lo
+    i = pos
+    while i > lo and not text[i - 1].isspace():
+        i -= 1
+    return i if i > lo else pos
+
+
+def _cut_right(text: str, pos: int, hi: int) -> int:
+    if pos >= hi:
+        return hi
+    i = pos
+    while i < hi and not text[i].isspace():
+        i += 1
+    return i
+
+
+def whole_field(fieldname: str, text: str, spec: MatchSpec) -> Snippet:
+    matches = find_matches(text, spec)
+    return Snippet(
+        field=fieldname,
+        text=text,
+        offset=0,
+        cut_start=False,
+        cut_end=False,
+        highlights=_merge([(s, e) for s, e, _ in matches]),
+    )
+
+
+def make_snippets(
+    fieldname: str,
+    text: str,
+    spec: MatchSpec,
+    max_snippets: int = 3,
+    width: int = 200,
+) -> tuple[list[Snippet], set[str]]:
+    """Up to ``max_snippets`` passages of about ``width`` characters around matches.
+
+    Passages are chosen greedily by the number of distinct matched terms they contain, then
+    returned in text order. Also returns the set of matched terms (for ``matched_terms``).
+    """
+    matches = find_matches(text, spec)
+    terms = {t for _, _, t in matches}
+    if not matches:
+        return [], terms
+    n = len(text)
+    candidates = []
+    for i, (s, _e, _t) in enumerate(matches):
+        lo = max(0, s - width // 4)
+        hi = min(n, lo + width)
+        inside = [m for m in matches[i:] if m[1] <= hi]
+        # also count matches just before s that fit in the window
+        inside += [m for m in matches[:i] if m[0] >= lo]
+        distinct = len({t for _, _, t in inside})
+        candidates.append((distinct, len(inside), -s, lo, hi))
+    candidates.sort(reverse=True)
+    chosen: list[tuple[int, int]] = []
+    for _d, _c, _s, lo, hi in candidates:
+        if any(not (hi <= a or lo >= b) for a, b in chosen):
+            continue
+        chosen.append((lo, hi))
+        if len(chosen) >= max_snippets:
+            break
+    out = []
+    for lo, hi in sorted(chosen):
+        # snap to word boundaries without cutting a highlighted token
+        first = (
+            min(s for s, e, _ in matches if s >= lo and e <= hi)
+            if any(s >= lo and e <= hi for s, e, _ in matches)
+            else lo
+        )
+        start = _cut_left(text, lo, 0) if lo > 0 else 0
+        start = min(start, first)
+        if start > 0 and not text[start - 1].isspace():
+            # inside a word: move to the next word start
+            j = start
+            while j < first and not text[j].isspace():
+                j += 1
+            start = j
+        while start < first and text[start].isspace():
+            start += 1
+        end = _cut_right(text, hi, n)
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        piece = text[start:end]
+        spans = [(s - start, e - start) for s, e, _ in matches if s >= start and e <= end]
+        out.append(
+            Snippet(
+                field=fieldname,
+                text=piece,
+                offset=start,
+                cut_start=start > 0,
+                cut_end=end < n,
+                highlights=_merge(spans),
+            )
+        )
+    return out, terms
