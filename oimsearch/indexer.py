@@ -483,9 +483,19 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
             if f.kind == "jsonl":
                 docs_iter = sources.iter_jsonl(f)
             else:
-                docs, probs = sources.parse(
-                    f, data, chrome_by_folder.get(str(Path(f.path).parent), frozenset())
-                )
+                try:
+                    docs, probs = sources.parse(
+                        f, data, chrome_by_folder.get(str(Path(f.path).parent), frozenset())
+                    )
+                except Exception as e:  # a reader bug must not stop the run
+                    problem(
+                        sources.Problem(
+                            path=f.rel,
+                            reason=f"cannot read ({type(e).__name__}: {e})",
+                            severity="failed",
+                        )
+                    )
+                    continue
                 docs_iter = [*probs, *docs]
             old_ids = set(entry[1]) if entry is not None else set()
             if entry is not None:

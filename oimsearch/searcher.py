@@ -145,7 +145,13 @@ def _surface_schema():
     from oimsearch.analysis import FrenchTokenizer
 
     an = FrenchTokenizer()
-    return Schema(text=TEXT(analyzer=an), title=TEXT(analyzer=an), body=TEXT(analyzer=an))
+    # a word the tokenizer splits (porte-parole, COVID-19) is searched as a phrase
+    mt = "phrase"
+    return Schema(
+        text=TEXT(analyzer=an, multitoken_query=mt),
+        title=TEXT(analyzer=an, multitoken_query=mt),
+        body=TEXT(analyzer=an, multitoken_query=mt),
+    )
 
 
 _PARSER_CACHE: dict = {}
@@ -164,7 +170,12 @@ def _parser(operator: str):
     p.remove_plugin_class(plugins.RangePlugin)
     p.remove_plugin_class(plugins.BoostPlugin)
     p.add_plugin(plugins.FuzzyTermPlugin())
-    p.add_plugin(plugins.PlusMinusPlugin())
+    # -word / +word only at the start of a word: "porte-parole" and " - " stay literal
+    p.add_plugin(
+        plugins.PlusMinusPlugin(
+            plusexpr=r"(?<![^\s(])\+(?=[^\s+\-])", minusexpr=r"(?<![^\s(])-(?=[^\s+\-])"
+        )
+    )
     _PARSER_CACHE[key] = p
     return p
 
@@ -179,7 +190,8 @@ def parse_user_query(text: str, operator: str = "or"):
             f"query is {len(text)} characters long (at most {MAX_QUERY_CHARS})",
             hint="shorten the query",
         )
-    clean = _CTRL.sub(" ", text)
+    # "?" ends questions far more often than it means "one character": never a wildcard
+    clean = _CTRL.sub(" ", text).replace("?", " ")
     if not clean.strip():
         raise QuerySyntaxError("empty query", hint='give at least one word, e.g. "titre de séjour"')
     try:
@@ -449,6 +461,7 @@ class Searcher:
                 hint="run `oimsearch index --rebuild PATH`",
             ) from e
         self.searcher = self.ix.searcher(weighting=make_weighting(self.settings))
+        self._by_scoring: dict[tuple, object] = {_scoring_key(self.settings): self.searcher}
 
     def __enter__(self) -> Searcher:
         return self
@@ -458,9 +471,19 @@ class Searcher:
 
     def close(self) -> None:
         try:
-            self.searcher.close()
+            for srch in self._by_scoring.values():
+                srch.close()
         finally:
             self.ix.close()
+
+    def _searcher_for(self, s: RankingSettings):
+        """A Whoosh searcher whose weighting model matches ``s`` (cached)."""
+        key = _scoring_key(s)
+        srch = self._by_scoring.get(key)
+        if srch is None:
+            srch = self.ix.searcher(weighting=make_weighting(s))
+            self._by_scoring[key] = srch
+        return srch
 
     @property
     def index_info(self) -> dict:
@@ -564,11 +587,12 @@ class Searcher:
         s = settings or self.settings
         q, ctx = self.build_query(text, s)
         flt = self._filter(place, since, until, path)
+        srch = self._searcher_for(s)
         hits: list[Hit] = []
         total, relation = 0, "eq"
         parsed = str(q) if q is not None else ""
         if q is not None:
-            hits, total, relation = self._run(q, flt, limit, offset, ctx, snippets)
+            hits, total, relation = self._run(srch, q, flt, limit, offset, ctx, snippets)
         suggestion = None
         fuzzy = bool(ctx.fuzzy)
         if total == 0:
@@ -576,7 +600,7 @@ class Searcher:
             if suggestion and retry_fuzzy and s.fuzzy and suggestion != text:
                 q2, ctx2 = self.build_query(suggestion, s)
                 if q2 is not None:
-                    hits, total, relation = self._run(q2, flt, limit, offset, ctx2, snippets)
+                    hits, total, relation = self._run(srch, q2, flt, limit, offset, ctx2, snippets)
                     if total:
                         fuzzy = True
                         parsed = str(q2)
@@ -601,14 +625,14 @@ class Searcher:
             elapsed_ms=(time.perf_counter() - t0) * 1000.0,
         )
 
-    def _run(self, q, flt, limit, offset, ctx: _Ctx, snippets: bool):
+    def _run(self, srch, q, flt, limit, offset, ctx: _Ctx, snippets: bool):
         want = offset + limit
-        results = self.searcher.search(q, limit=max(want, 1), filter=flt)
+        results = srch.search(q, limit=max(want, 1), filter=flt)
         scored_all = list(results)
         if results.has_exact_length():
             total, relation = len(results), "eq"
         elif self.searcher.doc_count_all() <= EXACT_TOTAL_MAX_DOCS:
-            counted = self.searcher.search(q, limit=None, filter=flt, scored=False)
+            counted = srch.search(q, limit=None, filter=flt, scored=False)
             total, relation = len(counted), "eq"
         else:
             total = max(results.estimated_min_length(), len(scored_all))
@@ -777,6 +801,10 @@ class Searcher:
             top_places=top_places,
             acronyms=dict(m.acronyms or {}),
         )
+
+
+def _scoring_key(s: RankingSettings) -> tuple:
+    return (s.shared_idf, s.k1, s.b, s.title_b)
 
 
 def _path_filter(searcher, glob: str):
