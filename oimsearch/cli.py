@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from enum import Enum
 from typing import Optional
@@ -54,6 +55,14 @@ def _err(msg: str) -> None:
 
 def _warn(msg: str) -> None:
     sys.stderr.write(f"oimsearch: {msg}\n")
+
+
+def _text_arg(value: str) -> str:
+    """A text argument as valid Unicode: bytes of the command line that were not UTF-8
+    (surrogate escapes) and lone surrogates become U+FFFD, so that they can be printed,
+    matched against ids and written as JSON."""
+    value = re.sub("[\ud800-\udc7f\udd00-\udfff]", "\ufffd", value)  # not from bytes
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _quiet_pipe() -> None:
@@ -306,6 +315,7 @@ def query_cmd(
     from oimsearch.searcher import open_searcher
 
     t0 = time.perf_counter()
+    text = _text_arg(text)
     if json_out and jsonl_out:
         raise UsageError("--json and --jsonl are exclusive", hint="choose one")
     if operator and operator not in ("or", "and"):
@@ -361,6 +371,7 @@ def show_cmd(
     """Print one whole document (title, id, date, place, url, body)."""
     from oimsearch.searcher import open_searcher
 
+    doc_id = _text_arg(doc_id)
     with open_searcher(index) as s:
         doc = s.document(doc_id)
     if json_out:
@@ -386,6 +397,7 @@ def similar_cmd(
     """Documents most like ID (more like this: its most distinctive terms)."""
     from oimsearch.searcher import open_searcher
 
+    doc_id = _text_arg(doc_id)
     with open_searcher(index) as s:
         res = s.similar(doc_id, limit=limit)
     if json_out:
@@ -448,7 +460,7 @@ def analyze_cmd(
     """
     from oimsearch.analysis import ANALYZER_VERSION, explain
 
-    rows = explain(text, exact=exact)
+    rows = explain(_text_arg(text), exact=exact)
     if json_out:
         from oimsearch.render import write_json_obj
 

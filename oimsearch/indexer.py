@@ -22,6 +22,9 @@ import errno
 import json
 import os
 import re
+import shutil
+import signal
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from oimsearch import acronyms as acro
 from oimsearch.errors import (
+    IndexFormatError,
     IndexLockedError,
     IndexNotFoundError,
     IndexWriteError,
@@ -51,6 +55,10 @@ DEFAULT_INDEX = "index"
 # Above this many bytes to read, two writer processes pay on a 2-core machine
 # (docs/indexing-notes: procs=2, multisegment=True more than doubles throughput).
 PARALLEL_MIN_BYTES = 4_000_000
+# A .txt/.md/.html file is read whole and becomes one document: above this size it is a
+# dump or a log, not an article (a 50 MB file took a minute and 1 GB of memory to index,
+# and slowed every query it matched). JSON Lines files are streamed: no limit.
+MAX_DOCUMENT_FILE_BYTES = 10_000_000
 # Files that may sit in an index directory before an index is created in it.
 _ALLOWED_FOREIGN = {"README.md", ".gitignore", ".gitkeep"}
 
@@ -149,16 +157,24 @@ class _Lock:
             self.fd = None
 
 
+# Files a killed first run may leave behind (before the manifest exists): Whoosh files of
+# our index names (segments, TOCs and their temp files, the writer lock, temp folders) and
+# manifest temp files. They are ours only if the run got as far as creating the lock file.
+_OWN_LEFTOVER = re.compile(
+    r"^(?:_?(?:MAIN|R[0-9]+)(?:_[0-9A-Za-z]+(?:\.[0-9A-Za-z_.]+)?|\.tmp)|\.oimsearch-.*\.json)$"
+)
+
+
 def _prepare_dir(index_dir: Path) -> None:
     if index_dir.exists() and not index_dir.is_dir():
         raise UsageError(f"--index {index_dir} is a file", hint="pass a directory")
     if index_dir.is_dir() and not (index_dir / MANIFEST_NAME).exists():
-        foreign = [
-            p.name
-            for p in index_dir.iterdir()
-            if p.name not in _ALLOWED_FOREIGN and p.name != LOCK_NAME
-        ]
-        if foreign:
+        names = [p.name for p in index_dir.iterdir() if p.name not in _ALLOWED_FOREIGN]
+        own_leftovers = LOCK_NAME in names and all(
+            n == LOCK_NAME or _OWN_LEFTOVER.match(n) for n in names
+        )
+        foreign = [n for n in names if n != LOCK_NAME]
+        if foreign and not own_leftovers:
             raise IndexNotFoundError(
                 f"{index_dir} is not empty and holds no oimsearch index",
                 hint="pass --index with a new or empty directory",
@@ -184,8 +200,8 @@ def _new_indexname(index_dir: Path, previous: str | None) -> str:
 
 
 def _remove_indexname_files(index_dir: Path, indexname: str) -> None:
-    toc = re.compile(rf"^_{re.escape(indexname)}_[0-9]+\.toc$")
-    seg = re.compile(rf"^{re.escape(indexname)}_[0-9a-z]+\.")
+    toc = re.compile(rf"^_{re.escape(indexname)}_[0-9]+\.toc(\.[0-9.]+)?$")
+    seg = re.compile(rf"^{re.escape(indexname)}_([0-9a-z]+\.|WRITELOCK$)")
     for p in index_dir.iterdir():
         if toc.match(p.name) or seg.match(p.name):
             try:
@@ -195,16 +211,130 @@ def _remove_indexname_files(index_dir: Path, indexname: str) -> None:
 
 
 def _clean_stale(index_dir: Path, keep: str) -> None:
-    """Remove files of Whoosh index names other than the current one (a killed rebuild)."""
+    """Remove what killed runs left behind (called under the lock, no writer is running).
+
+    Files of Whoosh index names other than the current one (a killed rebuild), TOC temp
+    files (killed while writing a TOC), writer temp folders and manifest temp files.
+    Orphan segments of the current name are removed by :func:`_clean_orphans`.
+    """
     names = set()
     for p in index_dir.iterdir():
         m = re.match(r"^_([A-Z][A-Z0-9]*)_[0-9]+\.toc$", p.name) or re.match(
-            r"^([A-Z][A-Z0-9]*)_[0-9a-z]+\.", p.name
+            r"^([A-Z][A-Z0-9]*)_([0-9a-z]+\.|WRITELOCK$)", p.name
         )
         if m:
             names.add(m.group(1))
+        elif re.match(r"^_[A-Z][A-Z0-9]*_[0-9]+\.toc\.[0-9.]+$", p.name) or re.match(
+            r"^\.oimsearch-.*\.json$", p.name
+        ):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+        elif re.match(r"^[A-Z][A-Z0-9]*\.tmp$", p.name) and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
     for name in names - {keep}:
         _remove_indexname_files(index_dir, name)
+
+
+def _clean_orphans(ix) -> None:
+    """Remove segment files of the current index name that its latest TOC does not list
+    (a run killed after writing segments); Whoosh itself only does it at the next commit."""
+    from whoosh import index as windex
+
+    try:
+        windex.clean_files(ix.storage, ix.indexname, ix.latest_generation(), ix._segments())
+    except Exception:  # best effort: leftovers are harmless, the next commit retries
+        pass
+
+
+# --- Whoosh's multiprocess writer ---------------------------------------------------
+# Its sub-processes are forked, inherit the lock file descriptors and block on a job
+# queue. If the indexing process is killed, they would wait forever holding the locks
+# (every later run: "being updated by another process"); if it is interrupted, they
+# would keep it from exiting; on Ctrl-C they would print tracebacks. So while our writer
+# runs, forked children ignore SIGINT and stderr, and get SIGKILL when the indexing
+# process dies (Linux: PR_SET_PDEATHSIG); on failure the parent kills them.
+_WRITER_PARENT: int | None = None
+_PRCTL = None
+
+
+def _arm_writer_children() -> None:
+    global _WRITER_PARENT, _PRCTL
+    if _PRCTL is None:
+        _PRCTL = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+            except (OSError, AttributeError):
+                pass
+    _WRITER_PARENT = os.getpid()
+
+
+def _disarm_writer_children() -> None:
+    global _WRITER_PARENT
+    _WRITER_PARENT = None
+
+
+def _writer_child_setup() -> None:
+    parent = _WRITER_PARENT
+    if parent is None or os.getpid() == parent:
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _PRCTL:
+        _PRCTL(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    try:  # a child's error is reported by the parent, as one line
+        sys.stderr = open(os.devnull, "w")
+    except OSError:
+        pass
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_writer_child_setup)
+
+
+def _stop_writer_children(writer) -> None:
+    for task in getattr(writer, "tasks", ()):
+        if hasattr(task, "kill") and task.is_alive():
+            task.kill()
+            task.join(5)
+
+
+def _guard_commit(writer, n_added: int, ix_dir: Path) -> None:
+    """Make the commit fail rather than write a generation that lacks documents.
+
+    Whoosh's multiprocess writer commits whatever its sub-processes handed back: one killed
+    (e.g. by the OOM killer) or failed (disk full) silently drops its documents, and the
+    old versions of updated documents are deleted by the same commit. The new generation
+    must hold the live documents of the old one, minus this run's deletions, plus every
+    document added.
+    """
+    expected = sum(s.doc_count() for s in writer.segments) + n_added
+    write_toc = writer._commit_toc
+
+    def checked_commit_toc(segments) -> None:
+        got = sum(s.doc_count() for s in segments)
+        if got != expected:
+            codes = [t.exitcode for t in getattr(writer, "tasks", ()) if getattr(t, "exitcode", 0)]
+            what = "a writer process " + (
+                f"was killed (signal {-codes[0]})"
+                if codes and codes[0] < 0
+                else f"failed (exit code {codes[0]})"
+                if codes
+                else "lost documents"
+            )
+            raise IndexWriteError(
+                f"index {ix_dir} not updated: {what}, {got} of {expected} documents written",
+                hint="the previous index is intact; check free disk space and memory, then run "
+                "the command again, with --procs 1 to see the cause",
+            )
+        write_toc(segments)
+
+    writer._commit_toc = checked_commit_toc
 
 
 def _stamp(size: int, mtime_ns: int, digest: str) -> bytes:
@@ -274,9 +404,7 @@ def index_paths(
 
     manifest: Manifest | None = None
     if (ix_dir / MANIFEST_NAME).exists():
-        manifest = read_manifest(ix_dir)
-        if not rebuild:
-            check_analyzer(manifest, ix_dir)
+        manifest = _read_manifest_for(ix_dir, rebuild)
     if not paths:
         if manifest is None or not manifest.roots:
             raise UsageError(
@@ -294,9 +422,7 @@ def index_paths(
     with _Lock(ix_dir, timeout=lock_timeout):
         # re-read under the lock: another run may have finished meanwhile
         if (ix_dir / MANIFEST_NAME).exists():
-            manifest = read_manifest(ix_dir)
-            if not rebuild:
-                check_analyzer(manifest, ix_dir)
+            manifest = _read_manifest_for(ix_dir, rebuild)
         try:
             _run(
                 ix_dir,
@@ -316,8 +442,27 @@ def index_paths(
     return report
 
 
+def _read_manifest_for(ix_dir: Path, rebuild: bool) -> Manifest | None:
+    """The manifest, checked; for --rebuild (the fix its error messages suggest) an index
+    of another format or analyzer is fine, and an unreadable manifest is started over."""
+    if not rebuild:
+        manifest = read_manifest(ix_dir)
+        check_analyzer(manifest, ix_dir)
+        return manifest
+    try:
+        return read_manifest(ix_dir, check_format=False)
+    except IndexFormatError:
+        return None
+
+
+def _path_key(p: Path) -> str:
+    """A path as stored in the index and the manifest: valid UTF-8 text (a file name that
+    is not UTF-8 would otherwise make Whoosh, or the JSON manifest, fail the whole run)."""
+    return os.fsencode(p.as_posix()).decode("utf-8", "backslashreplace")
+
+
 def _root_key(p: Path) -> str:
-    return Path(os.path.abspath(p)).as_posix()
+    return _path_key(Path(os.path.abspath(p)))
 
 
 def _under_roots(key: str, roots: list[str]) -> bool:
@@ -337,6 +482,7 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
         _clean_stale(ix_dir, keep=old_name or name)
         new_manifest = Manifest.new(indexname=name)
         ix = windex.create_in(str(ix_dir), build_schema(), indexname=name)
+        _clean_orphans(ix)  # segments of a killed first run
         report.rebuilt = bool(rebuild)
     else:
         name = manifest.indexname
@@ -350,6 +496,7 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
                 f"cannot open index {ix_dir}: {type(e).__name__}: {e}",
                 hint="run `oimsearch index --rebuild PATH`",
             ) from e
+        _clean_orphans(ix)
         new_manifest = manifest
 
     # --- what the index holds now: source key -> stamp, doc ids ------------------------
@@ -377,7 +524,7 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
     seen_keys: set[str] = set()
     to_read = []
     for f in files:
-        key = Path(f.path).as_posix()
+        key = _path_key(Path(f.path))
         if key in seen_keys:
             continue
         seen_keys.add(key)
@@ -385,12 +532,24 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
         if entry is not None and entry[0].startswith(f"{f.size}:{f.mtime_ns}:".encode()):
             report.unchanged += len(entry[1])
             continue
+        if f.kind != "jsonl" and f.size > MAX_DOCUMENT_FILE_BYTES:
+            reason = (
+                f"too large for one document ({f.size / 1e6:.1f} MB,"
+                f" at most {MAX_DOCUMENT_FILE_BYTES / 1e6:.0f} MB)"
+            )
+            problem(sources.Problem(path=f.rel, reason=reason, severity="skipped"))
+            continue
         to_read.append((key, f, entry))
     gone = [k for k in existing if k not in seen_keys and _under_roots(k, roots)]
     report.files = len(seen_keys)
 
     if not to_read and not gone and not creating:
         report.documents = ix.doc_count()
+        if new_manifest.generation != ix.latest_generation():
+            # a run was killed between its commit and its manifest: finish its work
+            new_manifest.acronyms = _collect_acronyms(ix)
+            new_manifest.generation = ix.latest_generation()
+            new_manifest.updated = time.time()
         ix.close()
         new_manifest.roots = sorted(set(new_manifest.roots) | set(roots))
         new_manifest.documents = report.documents
@@ -429,7 +588,7 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
                     data = sources.read_bytes(f)
                 except OSError:
                     continue
-                data_cache[Path(f.path).as_posix()] = data
+                data_cache[_path_key(Path(f.path))] = data
                 text, _ = sources.decode_text(f, data)
                 if text:
                     texts.append(text)
@@ -441,11 +600,13 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
     writer_kwargs = {"limitmb": 128}
     if procs > 1:
         writer_kwargs.update(procs=procs, multisegment=True)
+        _arm_writer_children()
     try:
         writer = ix.writer(timeout=5.0, **writer_kwargs)
     except Exception as e:
         from whoosh.index import LockError
 
+        _disarm_writer_children()
         if isinstance(e, LockError):
             raise IndexLockedError(
                 f"index {ix_dir} is being updated by another process",
@@ -454,6 +615,7 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
         raise
 
     committed = False
+    n_added = 0
     try:
         for key in gone:
             writer.delete_by_term("src", key)
@@ -522,6 +684,7 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
                 ids_this_run[doc.id] = f.rel
                 _add(writer, doc, f, key, stamp, digest)
                 n_new += 1
+                n_added += 1
                 if doc.id in old_ids:
                     report.updated += 1
                 else:
@@ -532,18 +695,23 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
                 )
         if progress:
             progress(total, total, "committing")
+        _guard_commit(writer, n_added, ix_dir)
         writer.commit()
         committed = True
     finally:
         if not committed:
+            _stop_writer_children(writer)
             try:
                 writer.cancel()
             except Exception:
                 pass
+            _clean_orphans(ix)  # free the space the failed writer took (disk full)
+        _disarm_writer_children()
 
     ix2 = windex.open_dir(str(ix_dir), indexname=name)
     report.documents = ix2.doc_count()
     new_manifest.acronyms = _collect_acronyms(ix2)
+    new_manifest.generation = ix2.latest_generation()
     ix2.close()
     ix.close()
     if rebuild:

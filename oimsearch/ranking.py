@@ -39,17 +39,20 @@ class RankingSettings:
     title_b: float = 0.5
     title_boost: float = 2.0
     exact_boost: float = 0.5
-    # "or": any word may match, with a coordination bonus (documents with all the words
-    # first); "and": every word must match
+    # "or": any word may match, scores times (matched words / words) ** coord, so that
+    # documents with all the words come first; "and": every word must match
     operator: str = "or"
-    coord: float = 0.3
+    coord: float = 1.0
+    # True BM25F (one saturation and one IDF per word over all fields); False: Whoosh-style
+    # per-field BM25 summed (with one IDF per field group when shared_idf)
+    bm25f: bool = True
     shared_idf: bool = True
     exact: bool = True
     proximity: bool = True
     proximity_boost: float = 0.5
     proximity_slop: int = 4
     acronyms: bool = True
-    acronym_boost: float = 0.7
+    acronym_boost: float = 0.35
     fuzzy: bool = True
     fuzzy_boost: float = 0.5
 
@@ -112,3 +115,270 @@ class SharedIdfBM25(WeightingModel):
         ti = searcher.term_info(fieldname, text)
         sc._maxquality = sc._score(ti.max_weight(), ti.min_length())
         return sc
+
+
+# --------------------------------------------------------------------------------------
+# True BM25F (Robertson & Zaragoza, "The Probabilistic Relevance Framework: BM25 and
+# Beyond", 2009, §3.3): for one query word, the term frequencies of every field are length-
+# normalised per field, weighted, summed into one pseudo-frequency, saturated once and
+# multiplied by one IDF. Whoosh's own BM25F instead saturates and weights each field apart.
+
+from whoosh import matching as _wm  # noqa: E402
+from whoosh import query as _wq  # noqa: E402
+
+
+class WordQuery(_wq.Query):
+    """One query word searched in several fields, scored as one BM25F term.
+
+    ``parts`` are (field, term text, field weight); ``idf_fields`` are the (field, term)
+    pairs whose largest document frequency gives the word's IDF.
+    """
+
+    def __init__(self, parts, idf_terms, k1: float, bs: dict, label: str, boost: float = 1.0):
+        self.parts = tuple(parts)
+        self.idf_terms = tuple(idf_terms)
+        self.k1 = k1
+        self.bs = dict(bs)
+        self.label = label
+        self.boost = boost
+
+    def __repr__(self) -> str:
+        return f"WordQuery({self.label!r}, {self.parts!r})"
+
+    def __str__(self) -> str:
+        inner = " ".join(f"{f}:{t}^{w:g}" for f, t, w in self.parts)
+        return f"bm25f({inner})" + (f"^{self.boost:g}" if self.boost != 1 else "")
+
+    def __eq__(self, other) -> bool:
+        return (
+            type(other) is type(self)
+            and self.parts == other.parts
+            and self.boost == other.boost
+            and self.k1 == other.k1
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.parts, self.boost, self.k1))
+
+    def is_leaf(self) -> bool:
+        return True
+
+    def terms(self, phrases: bool = False):
+        for f, t, _w in self.parts:
+            yield f, t
+
+    def estimate_size(self, ixreader) -> int:
+        return max((ixreader.doc_frequency(f, t) for f, t, _ in self.parts), default=0)
+
+    def matcher(self, searcher, context=None):
+        reader = searcher.reader()
+        parent = searcher.get_parent()
+        leaves = []
+        for f, t, w in self.parts:
+            if f in reader.schema and (f, t) in reader:
+                m = reader.postings(f, t)
+                avg = parent.avg_field_length(f) or 1.0
+                leaves.append((m, f, w, self.bs.get(f, 0.75), avg))
+        if not leaves:
+            return _wm.NullMatcher()
+        n = max((parent.doc_frequency(f, t) for f, t in self.idf_terms), default=0)
+        idf = bm25_idf(n, parent.doc_count_all())
+        return BM25FMatcher(leaves, idf * self.boost, self.k1, reader)
+
+
+class BM25FMatcher(_wm.Matcher):
+    def __init__(self, leaves, idf: float, k1: float, reader):
+        self.leaves = leaves
+        self.idf = idf
+        self.k1 = k1
+        self.reader = reader
+        self._find()
+
+    def _find(self) -> None:
+        ids = [m.id() for m, *_ in self.leaves if m.is_active()]
+        self._id = min(ids) if ids else None
+
+    def is_active(self) -> bool:
+        return self._id is not None
+
+    def id(self) -> int:
+        return self._id
+
+    def reset(self) -> None:
+        for m, *_ in self.leaves:
+            m.reset()
+        self._find()
+
+    def copy(self):
+        return BM25FMatcher(
+            [(m.copy(), *rest) for m, *rest in self.leaves], self.idf, self.k1, self.reader
+        )
+
+    def children(self):
+        return [m for m, *_ in self.leaves]
+
+    def term_matchers(self):
+        yield self  # one word, however many fields
+
+    def term(self):
+        return None
+
+    def supports_block_quality(self) -> bool:
+        return False
+
+    def max_quality(self) -> float:
+        return self.idf * (self.k1 + 1)
+
+    def next(self):
+        cur = self._id
+        for m, *_ in self.leaves:
+            if m.is_active() and m.id() == cur:
+                m.next()
+        self._find()
+        return False
+
+    def skip_to(self, id):
+        for m, *_ in self.leaves:
+            if m.is_active() and m.id() < id:
+                m.skip_to(id)
+        self._find()
+
+    def weight(self) -> float:
+        return self._pseudo()
+
+    def _pseudo(self) -> float:
+        cur = self._id
+        dfl = self.reader.doc_field_length
+        tf = 0.0
+        for m, f, w, b, avg in self.leaves:
+            if m.is_active() and m.id() == cur:
+                tf += w * m.weight() / ((1.0 - b) + b * dfl(cur, f, 1) / avg)
+        return tf
+
+    def score(self) -> float:
+        tf = self._pseudo()
+        return self.idf * tf * (self.k1 + 1.0) / (tf + self.k1)
+
+    def replace(self, minquality=0):
+        return self if self.is_active() else _wm.NullMatcher()
+
+    def spans(self):
+        return []
+
+
+class CoordQuery(_wq.Query):
+    """Sum of sub-queries (the words of a query) times a coordination factor.
+
+    factor = (matched / n) ** power: documents with all the words come first when
+    ``power`` is large, partial matches are kept after them.
+    """
+
+    def __init__(self, subqueries, power: float, boost: float = 1.0):
+        self.subqueries = list(subqueries)
+        self.power = power
+        self.boost = boost
+
+    def __repr__(self) -> str:
+        return f"CoordQuery({self.subqueries!r}, power={self.power})"
+
+    def __str__(self) -> str:
+        return "(" + " OR ".join(str(q) for q in self.subqueries) + f")~coord{self.power:g}"
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and self.subqueries == other.subqueries
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.subqueries))
+
+    def is_leaf(self) -> bool:
+        return False
+
+    def children(self):
+        return iter(self.subqueries)
+
+    def apply(self, fn):
+        return CoordQuery([fn(q) for q in self.subqueries], self.power, self.boost)
+
+    def estimate_size(self, ixreader) -> int:
+        return sum(q.estimate_size(ixreader) for q in self.subqueries)
+
+    def matcher(self, searcher, context=None):
+        subs = []
+        for q in self.subqueries:
+            m = q.matcher(searcher, context)
+            if m.is_active():
+                subs.append(m)
+        if not subs:
+            return _wm.NullMatcher()
+        return CoordMatcher(subs, len(self.subqueries), self.power, self.boost)
+
+
+class CoordMatcher(_wm.Matcher):
+    def __init__(self, subs, n: int, power: float, boost: float):
+        self.subs = subs
+        self.n = n
+        self.power = power
+        self.boost = boost
+        self._find()
+
+    def _find(self) -> None:
+        ids = [m.id() for m in self.subs if m.is_active()]
+        self._id = min(ids) if ids else None
+
+    def is_active(self) -> bool:
+        return self._id is not None
+
+    def id(self) -> int:
+        return self._id
+
+    def reset(self) -> None:
+        for m in self.subs:
+            m.reset()
+        self._find()
+
+    def copy(self):
+        return CoordMatcher([m.copy() for m in self.subs], self.n, self.power, self.boost)
+
+    def children(self):
+        return list(self.subs)
+
+    def supports_block_quality(self) -> bool:
+        return False
+
+    def max_quality(self) -> float:
+        return sum(m.max_quality() for m in self.subs) * self.boost
+
+    def next(self):
+        cur = self._id
+        for m in self.subs:
+            if m.is_active() and m.id() == cur:
+                m.next()
+        self._find()
+        return False
+
+    def skip_to(self, id):
+        for m in self.subs:
+            if m.is_active() and m.id() < id:
+                m.skip_to(id)
+        self._find()
+
+    def weight(self) -> float:
+        return self.score()
+
+    def score(self) -> float:
+        cur = self._id
+        total = 0.0
+        matched = 0
+        for m in self.subs:
+            if m.is_active() and m.id() == cur:
+                total += m.score()
+                matched += 1
+        if self.power and self.n > 1:
+            total *= (matched / self.n) ** self.power
+        return total * self.boost
+
+    def replace(self, minquality=0):
+        return self if self.is_active() else _wm.NullMatcher()
+
+    def spans(self):
+        return []

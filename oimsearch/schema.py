@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,6 +69,9 @@ class Manifest:
     created: float = 0.0
     updated: float = 0.0
     acronyms: dict[str, list[str]] = field(default_factory=dict)
+    # Whoosh TOC generation the manifest describes (an older one: a run was killed
+    # between its commit and its manifest write)
+    generation: int = -1
 
     @classmethod
     def new(cls, indexname: str = "MAIN") -> Manifest:
@@ -82,8 +85,10 @@ def manifest_path(index_dir: str | os.PathLike) -> Path:
     return Path(index_dir) / MANIFEST_NAME
 
 
-def read_manifest(index_dir: str | os.PathLike) -> Manifest:
-    """Read and validate the manifest; raise a one-line error if it is missing or foreign."""
+def read_manifest(index_dir: str | os.PathLike, check_format: bool = True) -> Manifest:
+    """Read and validate the manifest; raise a one-line error if it is missing or foreign.
+
+    ``check_format=False`` accepts another format version (for ``--rebuild``)."""
     d = Path(index_dir)
     if not d.exists():
         raise IndexNotFoundError(
@@ -109,7 +114,7 @@ def read_manifest(index_dir: str | os.PathLike) -> Manifest:
         )
     known = {f for f in Manifest.__dataclass_fields__}
     m = Manifest(**{k: v for k, v in data.items() if k in known})
-    if m.format != FORMAT_VERSION:
+    if check_format and m.format != FORMAT_VERSION:
         raise IndexFormatError(
             f"index {d} has format {m.format}, this oimsearch reads format {FORMAT_VERSION}",
             hint="run `oimsearch index --rebuild PATH`",
@@ -133,7 +138,9 @@ def write_manifest(index_dir: str | os.PathLike, m: Manifest) -> None:
     d = Path(index_dir)
     data = json.dumps(asdict(m), ensure_ascii=False, indent=1, sort_keys=True)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".oimsearch-", suffix=".json", dir=d)
+        # not mkstemp: its mode 0600 would keep other users from querying the index
+        tmp = d / f".oimsearch-{os.getpid()}-{secrets.token_hex(4)}.json"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(data)

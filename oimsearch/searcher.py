@@ -25,7 +25,7 @@ from oimsearch.errors import (
     QuerySyntaxError,
     UsageError,
 )
-from oimsearch.ranking import RankingSettings, make_weighting
+from oimsearch.ranking import CoordQuery, RankingSettings, WordQuery, make_weighting
 from oimsearch.schema import check_analyzer, read_manifest
 from oimsearch.snippets import MatchSpec, Snippet, make_snippets, whole_field
 
@@ -251,6 +251,13 @@ def _fuzzy_variants(searcher, fields, stem: str) -> list[str]:
     return [t for t, _ in best[:3]]
 
 
+def _bm25f_word(stem: str, exact: list[str], fields, s: RankingSettings, boost: float = 1.0):
+    parts = [(f, stem, _boost(f, s)) for f in fields]
+    parts += [(f + "_exact", e, _boost(f, s) * s.exact_boost) for e in exact for f in fields]
+    bs = {"title": s.title_b, "title_exact": s.title_b, "body": s.b, "body_exact": s.b}
+    return WordQuery(parts, [(f, stem) for f in fields], s.k1, bs, stem, boost=boost)
+
+
 def _word_query(surface: str, fields: tuple[str, ...], ctx: _Ctx):
     from whoosh import query as Q
 
@@ -260,10 +267,11 @@ def _word_query(surface: str, fields: tuple[str, ...], ctx: _Ctx):
     stems = terms(surface)
     if not stems:
         return None  # a stop word
-    exact = terms(surface, exact=True)
+    exact = terms(surface, exact=True) if (s.exact and s.exact_boost > 0) else []
     ctx.words.append((surface, stems))
+    ctx.spec.exact.update(exact)
     clauses = []
-    for stem in stems:
+    for i, stem in enumerate(stems):
         ctx.spec.stems.add(stem)
         if s.fuzzy and not _in_vocab(ctx.searcher, fields, stem):
             variants = _fuzzy_variants(ctx.searcher, fields, stem)
@@ -271,18 +279,22 @@ def _word_query(surface: str, fields: tuple[str, ...], ctx: _Ctx):
                 ctx.fuzzy[surface] = variants
                 for v in variants:
                     ctx.spec.stems.add(v)
-                    for f in fields:
-                        clauses.append(Q.Term(f, v, boost=_boost(f, s) * s.fuzzy_boost))
-        for f in fields:
-            clauses.append(Q.Term(f, stem, boost=_boost(f, s)))
-    if s.exact and s.exact_boost > 0:
-        stem_set = set(stems)
-        for e in exact:
-            if e in stem_set or len(exact) == len(stems):
-                pass
-            ctx.spec.exact.add(e)
+                    if s.bm25f:
+                        clauses.append(_bm25f_word(v, [], fields, s, boost=s.fuzzy_boost))
+                    else:
+                        for f in fields:
+                            clauses.append(Q.Term(f, v, boost=_boost(f, s) * s.fuzzy_boost))
+        ex = exact if len(exact) != len(stems) else exact[i : i + 1]
+        if len(exact) != len(stems) and i > 0:
+            ex = []
+        if s.bm25f:
+            clauses.append(_bm25f_word(stem, ex, fields, s))
+        else:
             for f in fields:
-                clauses.append(Q.Term(f + "_exact", e, boost=_boost(f, s) * s.exact_boost))
+                clauses.append(Q.Term(f, stem, boost=_boost(f, s)))
+            for e in ex:
+                for f in fields:
+                    clauses.append(Q.Term(f + "_exact", e, boost=_boost(f, s) * s.exact_boost))
     if s.acronyms and ctx.acronyms:
         key = surface.strip().upper()
         forms = ctx.acronyms.get(key)
@@ -407,8 +419,7 @@ def _expand(node, ctx: _Ctx):
         if isinstance(node, Q.And):
             q = positive[0] if len(positive) == 1 else Q.And(positive)
         else:
-            scale = s.coord if (len(positive) > 1 and s.coord > 0) else None
-            q = positive[0] if len(positive) == 1 else Q.Or(positive, scale=scale)
+            q = positive[0] if len(positive) == 1 else CoordQuery(positive, power=s.coord)
         if negative:
             q = Q.AndNot(q, negative[0] if len(negative) == 1 else Q.Or(negative))
         return q
