@@ -16,7 +16,11 @@ import unicodedata
 
 # an acronym: 2-10 characters, starting with an uppercase letter, at least two uppercase
 _ACR = r"[A-ZÀ-Þ][A-Za-zÀ-ÿ0-9&-]{1,9}"
-_LONG_BEFORE = re.compile(r"([^()\n.;:!?]{3,160}?)\s*\((" + _ACR + r")\)")
+# "(ACR)": the long form is looked for in the text just before it (linear time: the
+# parenthesis is found first, no backtracking over the preceding text)
+_PAREN_ACR = re.compile(r"\((" + _ACR + r")\)")
+_CLAUSE_END = re.compile(r"[()\n.;:!?]")
+_LOOKBACK = 160
 _ACR_BEFORE = re.compile(r"\b(" + _ACR + r")\s*\(([^()\n]{3,120})\)")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_LONG_FORMS = 3
@@ -73,11 +77,15 @@ def extract(text: str) -> list[tuple[str, str]]:
     """Acronym definitions found in ``text``: a list of (ACRONYM, long form)."""
     found: list[tuple[str, str]] = []
     seen = set()
-    for m in _LONG_BEFORE.finditer(text):
-        acr = m.group(2)
+    for m in _PAREN_ACR.finditer(text):
+        acr = m.group(1)
         if not is_acronym(acr):
             continue
-        words = _WORD.findall(m.group(1))
+        before = text[max(0, m.start() - _LOOKBACK) : m.start()]
+        cut = [c.end() for c in _CLAUSE_END.finditer(before)]
+        if cut:
+            before = before[cut[-1] :]
+        words = _WORD.findall(before)
         fit = _shortest_fit(acr, words)
         if fit and len(fit) >= 2 or (fit and len(fit) == 1 and len(fit[0]) > len(acr) + 2):
             pair = (acr, " ".join(fit))
