@@ -42,12 +42,15 @@ class RankingSettings:
     # "or": any word may match, scores times (matched words / words) ** coord, so that
     # documents with all the words come first; "and": every word must match
     operator: str = "or"
-    coord: float = 1.0
+    coord: float = 0.0
     # True BM25F (one saturation and one IDF per word over all fields); False: Whoosh-style
     # per-field BM25 summed (with one IDF per field group when shared_idf)
-    bm25f: bool = True
+    bm25f: bool = False
+    # with bm25f: the title (and its exact twin) saturates apart from the body
+    title_separate: bool = True
     shared_idf: bool = True
     exact: bool = True
+    exact_body: bool = True
     proximity: bool = True
     proximity_boost: float = 0.5
     proximity_slop: int = 4
@@ -314,16 +317,30 @@ class CoordQuery(_wq.Query):
 
 
 class CoordMatcher(_wm.Matcher):
+    """Union of the words' matchers, summed, times the coordination factor.
+
+    Top-k pruning with MaxScore (Turtle & Flood, "Query evaluation: strategies and
+    optimizations", IP&M 1995): once the k-th best score is known, the words whose summed
+    maximum contributions cannot reach it are "non-essential": documents are enumerated from
+    the essential words' postings only, and the others are only skipped to, for scoring.
+    """
+
     def __init__(self, subs, n: int, power: float, boost: float):
         self.subs = subs
         self.n = n
         self.power = power
         self.boost = boost
+        self.essential = [True] * len(subs)
         self._find()
 
     def _find(self) -> None:
-        ids = [m.id() for m in self.subs if m.is_active()]
-        self._id = min(ids) if ids else None
+        best = None
+        for m, ess in zip(self.subs, self.essential):
+            if ess and m.is_active():
+                i = m.id()
+                if best is None or i < best:
+                    best = i
+        self._id = best
 
     def is_active(self) -> bool:
         return self._id is not None
@@ -334,10 +351,14 @@ class CoordMatcher(_wm.Matcher):
     def reset(self) -> None:
         for m in self.subs:
             m.reset()
+        self.essential = [True] * len(self.subs)
         self._find()
 
     def copy(self):
-        return CoordMatcher([m.copy() for m in self.subs], self.n, self.power, self.boost)
+        c = CoordMatcher([m.copy() for m in self.subs], self.n, self.power, self.boost)
+        c.essential = list(self.essential)
+        c._find()
+        return c
 
     def children(self):
         return list(self.subs)
@@ -346,19 +367,44 @@ class CoordMatcher(_wm.Matcher):
         return False
 
     def max_quality(self) -> float:
-        return sum(m.max_quality() for m in self.subs) * self.boost
+        return sum(m.max_quality() for m in self.subs if m.is_active()) * self.boost
+
+    def replace(self, minquality=0):
+        if not minquality:
+            return self if self.is_active() else _wm.NullMatcher()
+        order = sorted(
+            range(len(self.subs)),
+            key=lambda i: self.subs[i].max_quality() if self.subs[i].is_active() else 0.0,
+        )
+        essential = [True] * len(self.subs)
+        acc = 0.0
+        for i in order:
+            m = self.subs[i]
+            q = m.max_quality() * self.boost if m.is_active() else 0.0
+            if acc + q < minquality:
+                acc += q
+                essential[i] = False
+            else:
+                break
+        if essential != self.essential:
+            self.essential = essential
+            cur = self._id
+            self._find()
+            if self._id is not None and cur is not None and self._id < cur:
+                self.skip_to(cur)
+        return self if self.is_active() else _wm.NullMatcher()
 
     def next(self):
         cur = self._id
-        for m in self.subs:
-            if m.is_active() and m.id() == cur:
+        for m, ess in zip(self.subs, self.essential):
+            if ess and m.is_active() and m.id() == cur:
                 m.next()
         self._find()
         return False
 
     def skip_to(self, id):
-        for m in self.subs:
-            if m.is_active() and m.id() < id:
+        for m, ess in zip(self.subs, self.essential):
+            if ess and m.is_active() and m.id() < id:
                 m.skip_to(id)
         self._find()
 
@@ -370,15 +416,20 @@ class CoordMatcher(_wm.Matcher):
         total = 0.0
         matched = 0
         for m in self.subs:
-            if m.is_active() and m.id() == cur:
+            if not m.is_active():
+                continue
+            i = m.id()
+            if i < cur:
+                m.skip_to(cur)
+                if not m.is_active():
+                    continue
+                i = m.id()
+            if i == cur:
                 total += m.score()
                 matched += 1
         if self.power and self.n > 1:
             total *= (matched / self.n) ** self.power
         return total * self.boost
-
-    def replace(self, minquality=0):
-        return self if self.is_active() else _wm.NullMatcher()
 
     def spans(self):
         return []

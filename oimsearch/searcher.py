@@ -31,8 +31,9 @@ from oimsearch.snippets import MatchSpec, Snippet, make_snippets, whole_field
 
 MAX_QUERY_CHARS = 4000
 MIN_PREFIX = 2
+OPEN_RETRIES = 6
 # Up to this many documents, the total is counted exactly (an unscored second pass).
-EXACT_TOTAL_MAX_DOCS = 20_000
+EXACT_TOTAL_MAX_DOCS = 5_000
 
 
 @dataclass
@@ -253,9 +254,26 @@ def _fuzzy_variants(searcher, fields, stem: str) -> list[str]:
 
 def _bm25f_word(stem: str, exact: list[str], fields, s: RankingSettings, boost: float = 1.0):
     parts = [(f, stem, _boost(f, s)) for f in fields]
-    parts += [(f + "_exact", e, _boost(f, s) * s.exact_boost) for e in exact for f in fields]
+    parts += [
+        (f + "_exact", e, _boost(f, s) * s.exact_boost)
+        for e in exact
+        for f in fields
+        if s.exact_body or f == "title"
+    ]
     bs = {"title": s.title_b, "title_exact": s.title_b, "body": s.b, "body_exact": s.b}
-    return WordQuery(parts, [(f, stem) for f in fields], s.k1, bs, stem, boost=boost)
+    idf_terms = [(f, stem) for f in fields]
+    if s.title_separate and len(fields) > 1:
+        from whoosh import query as Q
+
+        tparts = [p for p in parts if p[0].startswith("title")]
+        bparts = [p for p in parts if not p[0].startswith("title")]
+        return Q.Or(
+            [
+                WordQuery(tparts, idf_terms, s.k1, bs, stem, boost=boost),
+                WordQuery(bparts, idf_terms, s.k1, bs, stem, boost=boost),
+            ]
+        )
+    return WordQuery(parts, idf_terms, s.k1, bs, stem, boost=boost)
 
 
 def _word_query(surface: str, fields: tuple[str, ...], ctx: _Ctx):
@@ -424,7 +442,7 @@ def _expand(node, ctx: _Ctx):
             q = Q.AndNot(q, negative[0] if len(negative) == 1 else Q.Or(negative))
         return q
     if isinstance(node, Q.Every):
-        return node
+        return Q.Every()  # a lone *: every document
     raise QuerySyntaxError(f"unsupported query element: {node!r}")
 
 
@@ -461,16 +479,23 @@ class Searcher:
         from whoosh import index as windex
 
         self.index_dir = Path(index_dir)
-        self.manifest = read_manifest(self.index_dir)
-        check_analyzer(self.manifest, self.index_dir)
         self.settings = settings or RankingSettings()
-        try:
-            self.ix = windex.open_dir(str(self.index_dir), indexname=self.manifest.indexname)
-        except Exception as e:
-            raise IndexFormatError(
-                f"cannot open index {self.index_dir}: {type(e).__name__}: {e}",
-                hint="run `oimsearch index --rebuild PATH`",
-            ) from e
+        # An index run may commit (or a rebuild switch names) while we open: re-read the
+        # manifest and retry a few times before calling the index damaged.
+        for attempt in range(OPEN_RETRIES):
+            self.manifest = read_manifest(self.index_dir)
+            check_analyzer(self.manifest, self.index_dir)
+            try:
+                self.ix = windex.open_dir(str(self.index_dir), indexname=self.manifest.indexname)
+                break
+            except Exception as e:
+                if attempt + 1 < OPEN_RETRIES:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise IndexFormatError(
+                    f"cannot open index {self.index_dir}: {type(e).__name__}: {e}",
+                    hint="run `oimsearch index --rebuild PATH`",
+                ) from e
         self.searcher = self.ix.searcher(weighting=make_weighting(self.settings))
         self._by_scoring: dict[tuple, object] = {_scoring_key(self.settings): self.searcher}
 
@@ -525,30 +550,42 @@ class Searcher:
             q = Q.AndMaybe(q, prox)
         return q, ctx
 
+    def _long_forms(self) -> dict:
+        """Stemmed long form (tuple) -> [(long form, acronym)], computed once per searcher."""
+        table = getattr(self, "_long_form_table", None)
+        if table is None:
+            from oimsearch.analysis import terms
+
+            table = {}
+            for acr, forms in (self.manifest.acronyms or {}).items():
+                for form in forms[:2]:
+                    fs = tuple(terms(form))
+                    if len(fs) >= 2:
+                        table.setdefault(fs, []).append((form, acr))
+            self._long_form_table = table
+        return table
+
     def _long_form_acronyms(self, ctx: _Ctx) -> list:
         from whoosh import query as Q
 
         from oimsearch.analysis import terms
 
         seq = [t for _s, st in ctx.words for t in st]
-        joined = " " + " ".join(seq) + " "
+        table = self._long_forms()
+        found = []
+        for i in range(len(seq)):
+            for j in range(i + 2, min(len(seq), i + 12) + 1):
+                found.extend(table.get(tuple(seq[i:j]), ()))
         out = []
-        for acr, forms in ctx.acronyms.items():
-            for form in forms[:2]:
-                fs = terms(form)
-                if len(fs) >= 2 and (" " + " ".join(fs) + " ") in joined:
-                    at = terms(acr)
-                    if at:
-                        ctx.acronym_hits.setdefault(form, []).append(acr)
-                        ctx.spec.stems.update(at)
-                        for f in ("title", "body"):
-                            out.append(
-                                Q.Term(
-                                    f,
-                                    at[0],
-                                    boost=_boost(f, ctx.settings) * ctx.settings.acronym_boost,
-                                )
-                            )
+        s = ctx.settings
+        for form, acr in found:
+            at = terms(acr)
+            if not at:
+                continue
+            ctx.acronym_hits.setdefault(form, []).append(acr)
+            ctx.spec.stems.update(at)
+            for f in ("title", "body"):
+                out.append(Q.Term(f, at[0], boost=_boost(f, s) * s.acronym_boost))
         return out
 
     def _filter(self, place, since, until, path_glob):

@@ -160,8 +160,10 @@ def test_bad_option_values(fixture_index):
     assert r.exit_code == 2 and "--since" in r.stderr
     r = run("query", "x", "--json", "--jsonl", "--index", str(fixture_index))
     assert r.exit_code == 2
-    r = run("query", "*", "--index", str(fixture_index))
+    r = run("query", "*tion", "--index", str(fixture_index))
     assert r.exit_code == 2 and r.stderr.startswith("oimsearch: error:")
+    r = run("query", "*", "--json", "--limit", "50", "--index", str(fixture_index))
+    assert r.exit_code == 0 and json.loads(r.stdout)["total"]["value"] == 14  # every document
 
 
 def test_show_similar_stats(fixture_index):
