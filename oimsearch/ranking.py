@@ -335,7 +335,7 @@ class CoordMatcher(_wm.Matcher):
 
     def _find(self) -> None:
         best = None
-        for m, ess in zip(self.subs, self.essential):
+        for m, ess in zip(self.subs, self.essential, strict=True):
             if ess and m.is_active():
                 i = m.id()
                 if best is None or i < best:
@@ -396,14 +396,14 @@ class CoordMatcher(_wm.Matcher):
 
     def next(self):
         cur = self._id
-        for m, ess in zip(self.subs, self.essential):
+        for m, ess in zip(self.subs, self.essential, strict=True):
             if ess and m.is_active() and m.id() == cur:
                 m.next()
         self._find()
         return False
 
     def skip_to(self, id):
-        for m, ess in zip(self.subs, self.essential):
+        for m, ess in zip(self.subs, self.essential, strict=True):
             if ess and m.is_active() and m.id() < id:
                 m.skip_to(id)
         self._find()
