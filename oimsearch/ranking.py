@@ -42,7 +42,7 @@ class RankingSettings:
     # "or": any word may match, scores times (matched words / words) ** coord, so that
     # documents with all the words come first; "and": every word must match
     operator: str = "or"
-    coord: float = 0.0
+    coord: float = 0.3
     # True BM25F (one saturation and one IDF per word over all fields); False: Whoosh-style
     # per-field BM25 summed (with one IDF per field group when shared_idf)
     bm25f: bool = False

@@ -312,7 +312,8 @@ def _word_query(surface: str, fields: tuple[str, ...], ctx: _Ctx):
                 clauses.append(Q.Term(f, stem, boost=_boost(f, s)))
             for e in ex:
                 for f in fields:
-                    clauses.append(Q.Term(f + "_exact", e, boost=_boost(f, s) * s.exact_boost))
+                    if s.exact_body or f == "title":
+                        clauses.append(Q.Term(f + "_exact", e, boost=_boost(f, s) * s.exact_boost))
     if s.acronyms and ctx.acronyms:
         key = surface.strip().upper()
         forms = ctx.acronyms.get(key)
