@@ -547,13 +547,13 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
         report.documents = ix.doc_count()
         if new_manifest.generation != ix.latest_generation():
             # a run was killed between its commit and its manifest: finish its work
-            new_manifest.acronyms = _collect_acronyms(ix)
+            new_manifest.acronyms, _ = _index_facts(ix)
             new_manifest.generation = ix.latest_generation()
             new_manifest.updated = time.time()
         ix.close()
         new_manifest.roots = sorted(set(new_manifest.roots) | set(roots))
         new_manifest.documents = report.documents
-        new_manifest.files = len({k for k in existing})
+        new_manifest.files = len(existing)
         write_manifest(ix_dir, new_manifest)
         return
 
@@ -710,7 +710,7 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
 
     ix2 = windex.open_dir(str(ix_dir), indexname=name)
     report.documents = ix2.doc_count()
-    new_manifest.acronyms = _collect_acronyms(ix2)
+    new_manifest.acronyms, new_manifest.files = _index_facts(ix2)
     new_manifest.generation = ix2.latest_generation()
     ix2.close()
     ix.close()
@@ -719,7 +719,6 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
     else:
         new_manifest.roots = sorted(set(new_manifest.roots) | set(roots))
     new_manifest.documents = report.documents
-    new_manifest.files = report.files
     new_manifest.updated = time.time()
     from oimsearch import __version__
 
@@ -767,14 +766,18 @@ def _add(writer, doc, f, key: str, stamp: bytes, digest: str) -> None:
     writer.add_document(**fields)
 
 
-def _collect_acronyms(ix) -> dict[str, list[str]]:
-    """Aggregate the acronyms found in the documents: acronym -> long forms, most frequent first."""
+def _index_facts(ix) -> tuple[dict[str, list[str]], int]:
+    """From the columns: the acronyms found in the documents (acronym -> long forms, most
+    frequent first) and the number of distinct source files."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    sources_seen = set()
     with ix.reader() as reader:
-        if not reader.has_column("acronyms"):
-            return {}
-        col = reader.column_reader("acronyms")
+        acr_col = reader.column_reader("acronyms") if reader.has_column("acronyms") else None
+        src_col = reader.column_reader("src") if reader.has_column("src") else None
         for docnum in reader.all_doc_ids():
-            for acr, long_form in col[docnum] or ():
-                counts[acr][long_form] += 1
-    return acro.select(counts)
+            if src_col is not None:
+                sources_seen.add(src_col[docnum])
+            if acr_col is not None:
+                for acr, long_form in acr_col[docnum] or ():
+                    counts[acr][long_form] += 1
+    return acro.select(counts), len(sources_seen)

@@ -189,17 +189,39 @@ class WordQuery(_wq.Query):
         return BM25FMatcher(leaves, idf * self.boost, self.k1, reader)
 
 
-class BM25FMatcher(_wm.Matcher):
-    def __init__(self, leaves, idf: float, k1: float, reader):
-        self.leaves = leaves
-        self.idf = idf
-        self.k1 = k1
-        self.reader = reader
+class _UnionMatcher(_wm.Matcher):
+    """Walks the union of child matchers' documents; subclasses define ``score``.
+
+    Only the children flagged in ``essential`` drive the enumeration (all of them unless a
+    subclass prunes); the others are skipped forward when a document is scored.
+    """
+
+    def __init__(self, subs):
+        self.subs = subs
+        self.essential = [True] * len(subs)
         self._find()
 
     def _find(self) -> None:
-        ids = [m.id() for m, *_ in self.leaves if m.is_active()]
-        self._id = min(ids) if ids else None
+        best = None
+        for m, ess in zip(self.subs, self.essential, strict=True):
+            if ess and m.is_active():
+                i = m.id()
+                if best is None or i < best:
+                    best = i
+        self._id = best
+
+    def _at_current(self):
+        """The children positioned on the current document (non-essential ones skip to it)."""
+        cur = self._id
+        for m in self.subs:
+            if not m.is_active():
+                continue
+            if m.id() < cur:
+                m.skip_to(cur)
+                if not m.is_active():
+                    continue
+            if m.id() == cur:
+                yield m
 
     def is_active(self) -> bool:
         return self._id is not None
@@ -208,17 +230,54 @@ class BM25FMatcher(_wm.Matcher):
         return self._id
 
     def reset(self) -> None:
-        for m, *_ in self.leaves:
+        for m in self.subs:
             m.reset()
+        self.essential = [True] * len(self.subs)
         self._find()
 
-    def copy(self):
-        return BM25FMatcher(
-            [(m.copy(), *rest) for m, *rest in self.leaves], self.idf, self.k1, self.reader
-        )
-
     def children(self):
-        return [m for m, *_ in self.leaves]
+        return list(self.subs)
+
+    def supports_block_quality(self) -> bool:
+        return False
+
+    def next(self):
+        cur = self._id
+        for m, ess in zip(self.subs, self.essential, strict=True):
+            if ess and m.is_active() and m.id() == cur:
+                m.next()
+        self._find()
+        return False
+
+    def skip_to(self, id):
+        for m, ess in zip(self.subs, self.essential, strict=True):
+            if ess and m.is_active() and m.id() < id:
+                m.skip_to(id)
+        self._find()
+
+    def weight(self) -> float:
+        return self.score()
+
+    def replace(self, minquality=0):
+        return self if self.is_active() else _wm.NullMatcher()
+
+    def spans(self):
+        return []
+
+
+class BM25FMatcher(_UnionMatcher):
+    """One word over several fields: ``fields`` holds (field, weight, b, avg length) per child."""
+
+    def __init__(self, leaves, idf: float, k1: float, reader):
+        self.fields = [rest for _m, *rest in leaves]
+        self.idf = idf
+        self.k1 = k1
+        self.reader = reader
+        super().__init__([m for m, *_ in leaves])
+
+    def copy(self):
+        leaves = [(m.copy(), *rest) for m, rest in zip(self.subs, self.fields, strict=True)]
+        return BM25FMatcher(leaves, self.idf, self.k1, self.reader)
 
     def term_matchers(self):
         yield self  # one word, however many fields
@@ -226,47 +285,24 @@ class BM25FMatcher(_wm.Matcher):
     def term(self):
         return None
 
-    def supports_block_quality(self) -> bool:
-        return False
-
     def max_quality(self) -> float:
         return self.idf * (self.k1 + 1)
-
-    def next(self):
-        cur = self._id
-        for m, *_ in self.leaves:
-            if m.is_active() and m.id() == cur:
-                m.next()
-        self._find()
-        return False
-
-    def skip_to(self, id):
-        for m, *_ in self.leaves:
-            if m.is_active() and m.id() < id:
-                m.skip_to(id)
-        self._find()
-
-    def weight(self) -> float:
-        return self._pseudo()
 
     def _pseudo(self) -> float:
         cur = self._id
         dfl = self.reader.doc_field_length
         tf = 0.0
-        for m, f, w, b, avg in self.leaves:
+        for m, (f, w, b, avg) in zip(self.subs, self.fields, strict=True):
             if m.is_active() and m.id() == cur:
                 tf += w * m.weight() / ((1.0 - b) + b * dfl(cur, f, 1) / avg)
         return tf
 
+    def weight(self) -> float:
+        return self._pseudo()
+
     def score(self) -> float:
         tf = self._pseudo()
         return self.idf * tf * (self.k1 + 1.0) / (tf + self.k1)
-
-    def replace(self, minquality=0):
-        return self if self.is_active() else _wm.NullMatcher()
-
-    def spans(self):
-        return []
 
 
 class CoordQuery(_wq.Query):
@@ -316,7 +352,7 @@ class CoordQuery(_wq.Query):
         return CoordMatcher(subs, len(self.subqueries), self.power, self.boost)
 
 
-class CoordMatcher(_wm.Matcher):
+class CoordMatcher(_UnionMatcher):
     """Union of the words' matchers, summed, times the coordination factor.
 
     Top-k pruning with MaxScore (Turtle & Flood, "Query evaluation: strategies and
@@ -326,45 +362,16 @@ class CoordMatcher(_wm.Matcher):
     """
 
     def __init__(self, subs, n: int, power: float, boost: float):
-        self.subs = subs
         self.n = n
         self.power = power
         self.boost = boost
-        self.essential = [True] * len(subs)
-        self._find()
-
-    def _find(self) -> None:
-        best = None
-        for m, ess in zip(self.subs, self.essential, strict=True):
-            if ess and m.is_active():
-                i = m.id()
-                if best is None or i < best:
-                    best = i
-        self._id = best
-
-    def is_active(self) -> bool:
-        return self._id is not None
-
-    def id(self) -> int:
-        return self._id
-
-    def reset(self) -> None:
-        for m in self.subs:
-            m.reset()
-        self.essential = [True] * len(self.subs)
-        self._find()
+        super().__init__(subs)
 
     def copy(self):
         c = CoordMatcher([m.copy() for m in self.subs], self.n, self.power, self.boost)
         c.essential = list(self.essential)
         c._find()
         return c
-
-    def children(self):
-        return list(self.subs)
-
-    def supports_block_quality(self) -> bool:
-        return False
 
     def max_quality(self) -> float:
         return sum(m.max_quality() for m in self.subs if m.is_active()) * self.boost
@@ -394,42 +401,12 @@ class CoordMatcher(_wm.Matcher):
                 self.skip_to(cur)
         return self if self.is_active() else _wm.NullMatcher()
 
-    def next(self):
-        cur = self._id
-        for m, ess in zip(self.subs, self.essential, strict=True):
-            if ess and m.is_active() and m.id() == cur:
-                m.next()
-        self._find()
-        return False
-
-    def skip_to(self, id):
-        for m, ess in zip(self.subs, self.essential, strict=True):
-            if ess and m.is_active() and m.id() < id:
-                m.skip_to(id)
-        self._find()
-
-    def weight(self) -> float:
-        return self.score()
-
     def score(self) -> float:
-        cur = self._id
         total = 0.0
         matched = 0
-        for m in self.subs:
-            if not m.is_active():
-                continue
-            i = m.id()
-            if i < cur:
-                m.skip_to(cur)
-                if not m.is_active():
-                    continue
-                i = m.id()
-            if i == cur:
-                total += m.score()
-                matched += 1
+        for m in self._at_current():
+            total += m.score()
+            matched += 1
         if self.power and self.n > 1:
             total *= (matched / self.n) ** self.power
         return total * self.boost
-
-    def spans(self):
-        return []

@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from oimsearch import __version__
 from oimsearch.errors import (
     DocumentNotFoundError,
     IndexFormatError,
@@ -252,7 +251,8 @@ def _fuzzy_variants(searcher, fields, stem: str) -> list[str]:
     return [t for t, _ in best[:3]]
 
 
-def _bm25f_word(stem: str, exact: list[str], fields, s: RankingSettings, boost: float = 1.0):
+def _word_parts(stem: str, exact: list[str], fields, s: RankingSettings):
+    """(field, term, weight) of one query word: its stem, and its exact forms on the twins."""
     parts = [(f, stem, _boost(f, s)) for f in fields]
     parts += [
         (f + "_exact", e, _boost(f, s) * s.exact_boost)
@@ -260,20 +260,26 @@ def _bm25f_word(stem: str, exact: list[str], fields, s: RankingSettings, boost: 
         for f in fields
         if s.exact_body or f == "title"
     ]
+    return parts
+
+
+def _stem_clauses(stem: str, exact: list[str], fields, s: RankingSettings, boost: float = 1.0):
+    """The clauses scoring one stem: one true-BM25F word, or one Whoosh term per field."""
+    from whoosh import query as Q
+
+    parts = _word_parts(stem, exact, fields, s)
+    if not s.bm25f:
+        return [Q.Term(f, t, boost=w * boost) for f, t, w in parts]
     bs = {"title": s.title_b, "title_exact": s.title_b, "body": s.b, "body_exact": s.b}
     idf_terms = [(f, stem) for f in fields]
     if s.title_separate and len(fields) > 1:
-        from whoosh import query as Q
-
-        tparts = [p for p in parts if p[0].startswith("title")]
-        bparts = [p for p in parts if not p[0].startswith("title")]
-        return Q.Or(
-            [
-                WordQuery(tparts, idf_terms, s.k1, bs, stem, boost=boost),
-                WordQuery(bparts, idf_terms, s.k1, bs, stem, boost=boost),
-            ]
-        )
-    return WordQuery(parts, idf_terms, s.k1, bs, stem, boost=boost)
+        groups = [
+            [p for p in parts if p[0].startswith("title")],
+            [p for p in parts if not p[0].startswith("title")],
+        ]
+    else:
+        groups = [parts]
+    return [WordQuery(g, idf_terms, s.k1, bs, stem, boost=boost) for g in groups]
 
 
 def _word_query(surface: str, fields: tuple[str, ...], ctx: _Ctx):
@@ -297,27 +303,16 @@ def _word_query(surface: str, fields: tuple[str, ...], ctx: _Ctx):
                 ctx.fuzzy[surface] = variants
                 for v in variants:
                     ctx.spec.stems.add(v)
-                    if s.bm25f:
-                        clauses.append(_bm25f_word(v, [], fields, s, boost=s.fuzzy_boost))
-                    else:
-                        for f in fields:
-                            clauses.append(Q.Term(f, v, boost=_boost(f, s) * s.fuzzy_boost))
-        ex = exact if len(exact) != len(stems) else exact[i : i + 1]
-        if len(exact) != len(stems) and i > 0:
-            ex = []
-        if s.bm25f:
-            clauses.append(_bm25f_word(stem, ex, fields, s))
+                    clauses += _stem_clauses(v, [], fields, s, boost=s.fuzzy_boost)
+        # exact forms pair with stems one to one; otherwise they all go with the first stem
+        if len(exact) == len(stems):
+            ex = exact[i : i + 1]
         else:
-            for f in fields:
-                clauses.append(Q.Term(f, stem, boost=_boost(f, s)))
-            for e in ex:
-                for f in fields:
-                    if s.exact_body or f == "title":
-                        clauses.append(Q.Term(f + "_exact", e, boost=_boost(f, s) * s.exact_boost))
+            ex = exact if i == 0 else []
+        clauses += _stem_clauses(stem, ex, fields, s)
     if s.acronyms and ctx.acronyms:
-        key = surface.strip().upper()
-        forms = ctx.acronyms.get(key)
-        if forms and surface.isupper() or (forms and len(surface) <= 5):
+        forms = ctx.acronyms.get(surface.strip().upper())
+        if forms and (surface.isupper() or len(surface) <= 5):
             for form in forms[:2]:
                 fstems = terms(form)
                 if len(fstems) >= 2:
@@ -878,13 +873,10 @@ def _attach_snippets(hit: Hit, stored: dict, spec: MatchSpec, max_snippets: int 
     body = stored.get("body") or ""
     matched = []
     if title:
-        t = whole_field("title", title, spec)
+        t, title_terms = whole_field("title", title, spec)
         if t.highlights:
             hit.snippets.append(t)
-        from oimsearch.snippets import find_matches
-
-        for term in sorted({m[2] for m in find_matches(title, spec)}):
-            matched.append({"field": "title", "term": term})
+        matched += [{"field": "title", "term": term} for term in sorted(title_terms)]
     body_snips, body_terms = make_snippets("body", body, spec, max_snippets=max_snippets)
     hit.snippets.extend(body_snips)
     for term in sorted(body_terms):
@@ -911,5 +903,4 @@ __all__ = [
     "open_searcher",
     "Document",
     "IndexStats",
-    "__version__",
 ]

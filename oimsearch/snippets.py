@@ -47,8 +47,11 @@ class MatchSpec:
         return bool(self.stems or self.exact or self.prefixes)
 
 
-def token_terms(text: str):
-    """(start, end, surface, stemmed terms, exact terms) for each token of ``text``."""
+def token_terms(text: str, exact: bool = True):
+    """(start, end, surface, stemmed terms, exact terms) for each token of ``text``.
+
+    ``exact=False`` skips the exact-chain pass (its terms then come back empty).
+    """
     from oimsearch.analysis import explain
 
     by_span: dict[tuple[int, int], list] = {}
@@ -65,7 +68,7 @@ def token_terms(text: str):
             m = _APOS.search(r.surface)
             if m:
                 elided[key] = m.end()
-    for r in explain(text, exact=True):
+    for r in explain(text, exact=True) if exact else ():
         key = (r.start, r.end)
         if key not in by_span:
             by_span[key] = [r.surface, [], []]
@@ -86,7 +89,7 @@ def find_matches(text: str, spec: MatchSpec) -> list[tuple[int, int, str]]:
     out = []
     if not text or not spec:
         return out
-    for start, end, surface, stems, exact in token_terms(text):
+    for start, end, surface, stems, exact in token_terms(text, exact=bool(spec.exact)):
         hit = None
         for t in stems:
             if t in spec.stems:
@@ -137,9 +140,10 @@ def _cut_right(text: str, pos: int, hi: int) -> int:
     return i
 
 
-def whole_field(fieldname: str, text: str, spec: MatchSpec) -> Snippet:
+def whole_field(fieldname: str, text: str, spec: MatchSpec) -> tuple[Snippet, set[str]]:
+    """The whole field as one snippet, and the set of matched terms."""
     matches = find_matches(text, spec)
-    return Snippet(
+    snippet = Snippet(
         field=fieldname,
         text=text,
         offset=0,
@@ -147,6 +151,7 @@ def whole_field(fieldname: str, text: str, spec: MatchSpec) -> Snippet:
         cut_end=False,
         highlights=_merge([(s, e) for s, e, _ in matches]),
     )
+    return snippet, {t for _, _, t in matches}
 
 
 def make_snippets(
