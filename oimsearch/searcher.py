@@ -483,6 +483,8 @@ class Searcher:
             check_analyzer(self.manifest, self.index_dir)
             try:
                 self.ix = windex.open_dir(str(self.index_dir), indexname=self.manifest.indexname)
+                # the reader re-reads the TOC: a rebuild may remove the old name in between
+                self.searcher = self.ix.searcher(weighting=make_weighting(self.settings))
                 break
             except Exception as e:
                 if attempt + 1 < OPEN_RETRIES:
@@ -492,7 +494,6 @@ class Searcher:
                     f"cannot open index {self.index_dir}: {type(e).__name__}: {e}",
                     hint="run `oimsearch index --rebuild PATH`",
                 ) from e
-        self.searcher = self.ix.searcher(weighting=make_weighting(self.settings))
         self._by_scoring: dict[tuple, object] = {_scoring_key(self.settings): self.searcher}
 
     def __enter__(self) -> Searcher:
@@ -513,7 +514,12 @@ class Searcher:
         key = _scoring_key(s)
         srch = self._by_scoring.get(key)
         if srch is None:
-            srch = self.ix.searcher(weighting=make_weighting(s))
+            from whoosh.searching import Searcher as WhooshSearcher
+
+            # same reader (same generation, no second TOC read), another weighting model
+            srch = WhooshSearcher(
+                self.searcher.reader(), weighting=make_weighting(s), closereader=False
+            )
             self._by_scoring[key] = srch
         return srch
 
