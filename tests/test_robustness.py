@@ -548,6 +548,29 @@ def test_open_while_a_rebuild_switches(tmp_path, corpus_dir, monkeypatch):
         assert s.search("traite").hits
 
 
+def test_rebuild_between_open_and_reader(tmp_path, corpus_dir, monkeypatch):
+    """The race CI once hit: open_dir succeeded on the old name, then a rebuild switched the
+    manifest and removed that name before the reader read its TOC."""
+    from whoosh.index import FileIndex
+
+    ix = tmp_path / "ix"
+    index_paths([corpus_dir], index_dir=ix)
+    real = FileIndex.searcher
+    armed = [True]
+
+    def rebuild_then_searcher(self, **kw):
+        if armed[0]:
+            armed[0] = False
+            index_paths([corpus_dir], index_dir=ix, rebuild=True)
+        return real(self, **kw)
+
+    monkeypatch.setattr(FileIndex, "searcher", rebuild_then_searcher)
+    with Searcher(ix) as s:
+        assert not armed[0]
+        assert s.search("traite").hits
+        assert s.manifest.indexname != "MAIN"
+
+
 def test_open_while_an_update_commits(tmp_path, corpus_dir, monkeypatch):
     from whoosh.index import TOC
 
