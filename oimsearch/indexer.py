@@ -597,12 +597,12 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
     total_bytes = sum(f.size for _, f, _ in to_read)
     if procs is None:
         procs = 2 if (total_bytes >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) >= 2) else 1
-    writer_kwargs = {"limitmb": 128}
+    from oimsearch.writer import open_writer
+
     if procs > 1:
-        writer_kwargs.update(procs=procs, multisegment=True)
         _arm_writer_children()
     try:
-        writer = ix.writer(timeout=5.0, **writer_kwargs)
+        writer = open_writer(ix, procs=procs, timeout=5.0)
     except Exception as e:
         from whoosh.index import LockError
 

@@ -1,0 +1,242 @@
+"""Segment writing: Whoosh's writers with the posting pool held in compact memory.
+
+Whoosh's ``SegmentWriter`` sends every posting through ``PostingPool``: a sorting pool that
+pickles runs of ``(field, term, docnum, weight, value)`` tuples to temporary files and
+heap-merges them at commit, then looks each posting's field length up again in the
+segment's length column. On the codes corpus that is about half of the indexing time
+(profile in ``bench/README.md``). Here the postings of a segment are kept in memory, chained
+per term in flat arrays (about 20 bytes a posting plus its encoded value), and written in
+term order at commit with field lengths from memory. The segment files are the ones Whoosh
+would write (same codec, same calls to its field writer), so indexes stay readable by stock
+Whoosh 2.7.4 and whoosh3.
+
+With several processes, :class:`CompactMpWriter` gives its children the compact writer too.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from whoosh import multiproc as _multiproc
+from whoosh.multiproc import MpWriter
+from whoosh.util.numeric import byte_to_length, length_to_byte
+from whoosh.writing import SegmentWriter
+
+__all__ = [
+    "CompactMpWriter",
+    "CompactSegmentWriter",
+    "MemoryPostingPool",
+    "open_writer",
+]
+
+
+class MemoryPostingPool:
+    """An in-memory stand-in for ``whoosh.writing.PostingPool``.
+
+    Postings are appended to flat arrays; each term keeps the index of its first and last
+    posting and each posting the index of the next one of its term, so iteration in
+    (field, term, docnum) order only sorts the distinct terms, never the postings.
+    """
+
+    def __init__(self) -> None:
+        self._term_ids: dict[tuple[str, bytes], int] = {}
+        self._terms: list[tuple[str, bytes]] = []
+        self._head = array("q")
+        self._tail = array("q")
+        self._last_doc = array("q")
+        self._unordered: set[int] = set()
+        self._next = array("q")
+        self._doc = array("q")
+        self._weight = array("d")
+        self._vend = array("Q")
+        self._values = bytearray()
+        self.fieldnames: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._doc)
+
+    @property
+    def memory_bytes(self) -> int:
+        """Roughly what the pool holds (arrays, values, term table)."""
+        n = len(self._doc)
+        return 44 * n + len(self._values) + 200 * len(self._terms)
+
+    def add(self, item) -> None:
+        fieldname, tbytes, docnum, weight, vbytes = item
+        n = len(self._doc)
+        key = (fieldname, tbytes)
+        t = self._term_ids.get(key)
+        if t is None:
+            t = len(self._terms)
+            self._term_ids[key] = t
+            self._terms.append(key)
+            self._head.append(n)
+            self._tail.append(n)
+            self._last_doc.append(docnum)
+            self.fieldnames.add(fieldname)
+        else:
+            self._next[self._tail[t]] = n
+            self._tail[t] = n
+            if docnum < self._last_doc[t]:
+                self._unordered.add(t)
+            self._last_doc[t] = docnum
+        self._next.append(-1)
+        self._doc.append(docnum)
+        self._weight.append(weight)
+        if vbytes:
+            self._values += vbytes
+        self._vend.append(len(self._values))
+
+    def _chain(self, t: int):
+        nxt, doc, weight, vend, values = (
+            self._next,
+            self._doc,
+            self._weight,
+            self._vend,
+            self._values,
+        )
+        out = []
+        i = self._head[t]
+        while i >= 0:
+            start = vend[i - 1] if i else 0
+            out.append((doc[i], weight[i], bytes(values[start : vend[i]])))
+            i = nxt[i]
+        if t in self._unordered:
+            out.sort(key=lambda p: p[0])
+        return out
+
+    def iter_postings(self):
+        terms = self._terms
+        nxt, doc, weight, vend = self._next, self._doc, self._weight, self._vend
+        values = self._values
+        for t in sorted(range(len(terms)), key=terms.__getitem__):
+            fieldname, tbytes = terms[t]
+            if t in self._unordered:
+                for d, w, v in self._chain(t):
+                    yield fieldname, tbytes, d, w, v
+                continue
+            i = self._head[t]
+            while i >= 0:
+                start = vend[i - 1] if i else 0
+                yield fieldname, tbytes, doc[i], weight[i], bytes(values[start : vend[i]])
+                i = nxt[i]
+
+    def save(self) -> None:  # the sorting pool's "spill a run": nothing to spill
+        pass
+
+    def cleanup(self) -> None:
+        self.__init__()
+
+
+class _Lengths:
+    """Field lengths of the segment being written, as its length column will return them
+    (quantised to one byte, like the codec stores them)."""
+
+    def __init__(self) -> None:
+        self._by_field: dict[str, array] = {}
+
+    def __bool__(self) -> bool:
+        return True
+
+    def set(self, fieldname: str, docnum: int, length: int) -> None:
+        col = self._by_field.get(fieldname)
+        if col is None:
+            col = self._by_field[fieldname] = array("B")
+        if len(col) <= docnum:
+            col.extend(bytes(docnum + 1 - len(col)))
+        col[docnum] = length_to_byte(length)
+
+    def doc_field_length(self, docnum: int, fieldname: str, default=0):
+        col = self._by_field.get(fieldname)
+        if col is None:
+            return default
+        b = col[docnum] if docnum < len(col) else 0
+        return byte_to_length(b) if b else None
+
+    def doc_field_length_reader(self, fieldname: str, default=0):
+        col = self._by_field.get(fieldname)
+        if col is None:
+            return lambda docnum: default
+        table = [None] + [byte_to_length(b) for b in range(1, 256)]
+
+        def length_of(docnum: int):
+            return table[col[docnum]] if docnum < len(col) else None
+
+        return length_of
+
+    def close(self) -> None:
+        pass
+
+
+class _CompactMixin:
+    """Swaps the sorting pool for :class:`MemoryPostingPool` and keeps field lengths."""
+
+    def _use_compact_pool(self) -> None:
+        self.pool.cleanup()  # the PostingPool made by __init__ holds nothing yet
+        self.pool = MemoryPostingPool()
+        self._lengths = _Lengths()
+        pdw = self.perdocwriter
+        record = self._lengths.set
+        real_add_field = pdw.add_field
+
+        def add_field(fieldname, fieldobj, value, length):
+            if length:
+                record(fieldname, self.docnum, length)
+            real_add_field(fieldname, fieldobj, value, length)
+
+        pdw.add_field = add_field
+
+    def _flush_segment(self) -> None:
+        self.perdocwriter.close()
+        lengths = self._lengths if self.codec.length_stats else None
+        self.fieldwriter.add_postings(self.schema, lengths, self.pool.iter_postings())
+        self.fieldwriter.close()
+
+
+class CompactSegmentWriter(_CompactMixin, SegmentWriter):
+    def __init__(self, ix, **kwargs) -> None:
+        super().__init__(ix, **kwargs)
+        self._use_compact_pool()
+
+
+class CompactMpWriter(_CompactMixin, MpWriter):
+    """The multiprocess writer; its own segment (merges of small segments, documents
+    added in the parent) uses the compact pool too, and so do its children: they build
+    their writer by the name ``whoosh.multiproc.SegmentWriter``, which points at
+    :class:`CompactSegmentWriter` from the end of ``__init__`` (``MpWriter.__init__`` itself
+    calls ``SegmentWriter.__init__`` by that name) until commit or cancel. With the ``fork``
+    start method the children inherit it; a start method that re-imports the module gets
+    stock writers, which write the same files, only slower."""
+
+    def __init__(self, ix, **kwargs) -> None:
+        super().__init__(ix, **kwargs)
+        self._use_compact_pool()
+        self._saved_name = _multiproc.SegmentWriter
+        _multiproc.SegmentWriter = CompactSegmentWriter
+
+    def _restore_name(self) -> None:
+        saved = self.__dict__.pop("_saved_name", None)
+        if saved is not None:
+            _multiproc.SegmentWriter = saved
+
+    def commit(self, *args, **kwargs) -> None:
+        try:
+            super().commit(*args, **kwargs)
+        finally:
+            self._restore_name()
+
+    def cancel(self) -> None:
+        try:
+            super().cancel()
+        finally:
+            self._restore_name()
+
+
+def open_writer(ix, procs: int = 1, timeout: float = 0.0, limitmb: int = 128, **kwargs):
+    """A compact writer on ``ix``: one process, or ``procs`` children writing one segment
+    each (``multisegment``). Raises Whoosh's ``LockError`` when the index is locked."""
+    if procs > 1:
+        return CompactMpWriter(
+            ix, procs=procs, multisegment=True, timeout=timeout, limitmb=limitmb, **kwargs
+        )
+    return CompactSegmentWriter(ix, timeout=timeout, limitmb=limitmb, **kwargs)
