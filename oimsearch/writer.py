@@ -232,11 +232,17 @@ class CompactMpWriter(_CompactMixin, MpWriter):
             self._restore_name()
 
 
-def open_writer(ix, procs: int = 1, timeout: float = 0.0, limitmb: int = 128, **kwargs):
+def open_writer(ix, procs: int = 1, timeout: float = 0.0, **kwargs):
     """A compact writer on ``ix``: one process, or ``procs`` children writing one segment
-    each (``multisegment``). Raises Whoosh's ``LockError`` when the index is locked."""
+    each (``multisegment``). Raises Whoosh's ``LockError`` when the index is locked.
+
+    Segments are written as separate files, not one compound file: a reader opens a
+    compound file's parts as ``BytesIO`` copies of the mapped file, so every process that
+    opens the index would read and hold all of its postings and stored fields (about 200 MB
+    for the 90,078 codes articles) before its first query. Separate files are read where
+    needed, through the page cache.
+    """
+    kwargs.setdefault("compound", False)
     if procs > 1:
-        return CompactMpWriter(
-            ix, procs=procs, multisegment=True, timeout=timeout, limitmb=limitmb, **kwargs
-        )
-    return CompactSegmentWriter(ix, timeout=timeout, limitmb=limitmb, **kwargs)
+        return CompactMpWriter(ix, procs=procs, multisegment=True, timeout=timeout, **kwargs)
+    return CompactSegmentWriter(ix, timeout=timeout, **kwargs)
