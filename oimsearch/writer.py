@@ -87,6 +87,82 @@ class MemoryPostingPool:
             self._values += vbytes
         self._vend.append(len(self._values))
 
+    def add_terms(self, fieldname: str, docnum: int, items, scorable: bool) -> int:
+        """Add one document's ``(tbytes, freq, weight, vbytes)`` items of one field (what
+        ``FieldType.index`` yields); return the field length (sum of freqs) when scorable."""
+        term_ids, terms = self._term_ids, self._terms
+        head, tail, last_doc, nxt = self._head, self._tail, self._last_doc, self._next
+        doc, weights, vend, values = self._doc, self._weight, self._vend, self._values
+        length = 0
+        n = len(doc)
+        for tbytes, freq, weight, vbytes in items:
+            length += freq
+            key = (fieldname, tbytes)
+            t = term_ids.get(key)
+            if t is None:
+                term_ids[key] = len(terms)
+                terms.append(key)
+                head.append(n)
+                tail.append(n)
+                last_doc.append(docnum)
+            else:
+                nxt[tail[t]] = n
+                tail[t] = n
+                if docnum < last_doc[t]:
+                    self._unordered.add(t)
+                last_doc[t] = docnum
+            nxt.append(-1)
+            doc.append(docnum)
+            weights.append(weight)
+            if vbytes:
+                values += vbytes
+            vend.append(len(values))
+            n += 1
+        if n:
+            self.fieldnames.add(fieldname)
+        return length if scorable else 0
+
+    def write_to(self, fieldwriter, schema, lengths) -> None:
+        """What ``FieldWriter.add_postings(schema, lengths, self.iter_postings())`` does,
+        without a tuple and an order check per posting: the pool is already in order."""
+        terms = self._terms
+        nxt, doc, weight, vend, values = (
+            self._next,
+            self._doc,
+            self._weight,
+            self._vend,
+            self._values,
+        )
+        add = fieldwriter.add
+        lastfn = None
+        dfl = None
+        for t in sorted(range(len(terms)), key=terms.__getitem__):
+            fieldname, tbytes = terms[t]
+            if fieldname != lastfn:
+                if lastfn is not None:
+                    fieldwriter.finish_field()
+                fieldwriter.start_field(fieldname, schema[fieldname])
+                lastfn = fieldname
+                dfl = lengths.doc_field_length_reader(fieldname) if lengths else None
+            if t in self._unordered:
+                chain = self._chain(t)
+            else:
+                chain = []
+                i = self._head[t]
+                while i >= 0:
+                    start = vend[i - 1] if i else 0
+                    chain.append((doc[i], weight[i], bytes(values[start : vend[i]])))
+                    i = nxt[i]
+            chain = [p for p in chain if p[0] != -1]  # -1: spelling-only words, no posting
+            if not chain:
+                continue
+            fieldwriter.start_term(tbytes)
+            for d, w, v in chain:
+                add(d, w, v, dfl(d) if dfl else 0)
+            fieldwriter.finish_term()
+        if lastfn is not None:
+            fieldwriter.finish_field()
+
     def _chain(self, t: int):
         nxt, doc, weight, vend, values = (
             self._next,
@@ -175,6 +251,7 @@ class _CompactMixin:
         self.pool.cleanup()  # the PostingPool made by __init__ holds nothing yet
         self.pool = MemoryPostingPool()
         self._lengths = _Lengths()
+        self._stock_add = any(f.vector or f.separate_spelling() for f in self.schema)
         pdw = self.perdocwriter
         record = self._lengths.set
         real_add_field = pdw.add_field
@@ -189,7 +266,7 @@ class _CompactMixin:
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         lengths = self._lengths if self.codec.length_stats else None
-        self.fieldwriter.add_postings(self.schema, lengths, self.pool.iter_postings())
+        self.pool.write_to(self.fieldwriter, self.schema, lengths)
         self.fieldwriter.close()
 
 
@@ -197,6 +274,40 @@ class CompactSegmentWriter(_CompactMixin, SegmentWriter):
     def __init__(self, ix, **kwargs) -> None:
         super().__init__(ix, **kwargs)
         self._use_compact_pool()
+
+    def add_document(self, **fields) -> None:
+        """Whoosh's ``add_document`` for the plain case (no boosts, no custom stored values,
+        no term vectors or separate spelling fields), with each field's terms going
+        straight into the pool's arrays; anything else takes Whoosh's own path."""
+        schema = self.schema
+        if self._stock_add or any(name.startswith("_") for name in fields):
+            return super().add_document(**fields)
+        self._check_state()
+        names = sorted(fields)
+        self._check_fields(schema, names)
+        docnum = self.docnum
+        pdw = self.perdocwriter
+        add_terms = self.pool.add_terms
+        pdw.start_doc(docnum)
+        try:
+            for name in names:
+                value = fields[name]
+                if value is None:
+                    continue
+                field = schema[name]
+                length = 0
+                if field.indexed:
+                    length = add_terms(name, docnum, field.index(value), field.scorable)
+                pdw.add_field(name, field, value if field.stored else None, length)
+                column = field.column_type
+                if column:
+                    pdw.add_column_value(name, column, field.to_column_value(value))
+        except ValueError:
+            pdw.cancel_doc()
+            raise
+        pdw.finish_doc()
+        self._added = True
+        self.docnum += 1
 
 
 class CompactMpWriter(_CompactMixin, MpWriter):

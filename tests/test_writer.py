@@ -145,6 +145,7 @@ def test_open_writer_procs(tmp_path, procs):
     w.commit()
     assert multiproc.SegmentWriter is before  # the children's writer name is restored
     assert ix.doc_count() == 400
+    assert len(ix._segments()) == procs  # the children really wrote (one segment each)
     snap = _snapshot(ix)
     ix.close()
     ref = _build(tmp_path / "ref", SegmentWriter, docs)
