@@ -474,6 +474,8 @@ class Searcher:
     def __init__(self, index_dir: str | os.PathLike, settings: RankingSettings | None = None):
         from whoosh import index as windex
 
+        from oimsearch.mmapstore import MappedStorage
+
         self.index_dir = Path(index_dir)
         self.settings = settings or RankingSettings()
         # An index run may commit (or a rebuild switch names) while we open: re-read the
@@ -482,7 +484,8 @@ class Searcher:
             self.manifest = read_manifest(self.index_dir)
             check_analyzer(self.manifest, self.index_dir)
             try:
-                self.ix = windex.open_dir(str(self.index_dir), indexname=self.manifest.indexname)
+                storage = MappedStorage(str(self.index_dir))
+                self.ix = windex.FileIndex(storage, indexname=self.manifest.indexname)
                 # the reader re-reads the TOC: a rebuild may remove the old name in between
                 self.searcher = self.ix.searcher(weighting=make_weighting(self.settings))
                 break
