@@ -899,9 +899,19 @@ def _attach_snippets(hit: Hit, stored: dict, spec: MatchSpec, max_snippets: int 
     hit.matched_terms = matched
 
 
-def open_searcher(index_dir=None, settings: RankingSettings | None = None) -> Searcher:
-    from oimsearch.indexer import resolve_index_dir
+def resolve_index_dir(index: str | os.PathLike | None = None) -> Path:
+    """``--index`` > ``$OIMSEARCH_INDEX`` > ``./index``: the rule of
+    :func:`oimsearch.indexer.resolve_index_dir` (a test keeps them equal), here so that a
+    query does not import the indexer (and its dependencies) just to find the directory."""
+    if index:
+        return Path(index)
+    env = os.environ.get("OIMSEARCH_INDEX")
+    if env:
+        return Path(env)
+    return Path("index")
 
+
+def open_searcher(index_dir=None, settings: RankingSettings | None = None) -> Searcher:
     return Searcher(resolve_index_dir(index_dir), settings=settings)
 
 

@@ -180,3 +180,15 @@ def test_stats(searcher):
     assert st.analyzer.startswith("fr-light")
     assert ("Bangui", 2) in st.top_places or any(p == "Bangui" for p, _ in st.top_places)
     assert "RCA" in st.acronyms and "OIM" in st.acronyms
+
+
+def test_searcher_resolves_the_index_dir_like_the_indexer(tmp_path, monkeypatch):
+    from oimsearch import indexer, searcher
+
+    for env in (None, "", str(tmp_path / "env")):
+        if env is None:
+            monkeypatch.delenv("OIMSEARCH_INDEX", raising=False)
+        else:
+            monkeypatch.setenv("OIMSEARCH_INDEX", env)
+        for arg in (None, "", str(tmp_path / "opt"), tmp_path / "p"):
+            assert searcher.resolve_index_dir(arg) == indexer.resolve_index_dir(arg)
