@@ -52,6 +52,7 @@ __all__ = [
     "exact_analyzer",
     "explain",
     "fold_fragment",
+    "iter_terms",
     "stem_word",
     "stemmed_analyzer",
     "terms",
@@ -931,6 +932,12 @@ _ANALYZERS: dict[bool, CompositeAnalyzer] = {False: stemmed_analyzer(), True: ex
 def terms(text: str, exact: bool = False) -> list[str]:
     """The terms the analyzer emits for ``text`` (``A(x)`` of §7 of the spec), in order."""
     return [t.text for t in _ANALYZERS[exact](text)]
+
+
+def iter_terms(text: str, exact: bool = False) -> Iterator[str]:
+    """:func:`terms`, lazily: a token is analysed only when its term is asked for."""
+    for t in _ANALYZERS[exact](text):
+        yield t.text
 
 
 # ---------------------------------------------------------------------------------------------

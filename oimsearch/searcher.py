@@ -555,19 +555,32 @@ class Searcher:
             q = Q.AndMaybe(q, prox)
         return q, ctx
 
-    def _long_forms(self) -> dict:
-        """Stemmed long form (tuple) -> [(long form, acronym)], computed once per searcher."""
-        table = getattr(self, "_long_form_table", None)
-        if table is None:
-            from oimsearch.analysis import terms
+    def _long_forms(self, stems: set) -> dict:
+        """Stemmed long form (tuple) -> [(long form, acronym)], in the manifest's order.
 
-            table = {}
-            for acr, forms in (self.manifest.acronyms or {}).items():
-                for form in forms[:2]:
-                    fs = tuple(terms(form))
-                    if len(fs) >= 2:
-                        table.setdefault(fs, []).append((form, acr))
-            self._long_form_table = table
+        Only long forms whose first term is in ``stems`` are analysed and listed: any other
+        cannot equal a run of the query's terms, so every run looks up the same list as in
+        the table of all long forms. First terms and analysed forms are kept per searcher,
+        so a long form is analysed at most once (most never are: a fresh process used to
+        analyse all of them, ~500 on a large corpus, for its first query).
+        """
+        from oimsearch.analysis import iter_terms, terms
+
+        firsts = self.__dict__.setdefault("_long_form_first", {})
+        full = self.__dict__.setdefault("_long_form_terms", {})
+        table: dict = {}
+        for acr, forms in (self.manifest.acronyms or {}).items():
+            for form in forms[:2]:
+                first = firsts.get(form, "")
+                if first == "":  # not looked at yet ("" is never a term)
+                    first = firsts[form] = next(iter_terms(form), None)
+                if first not in stems:
+                    continue
+                fs = full.get(form)
+                if fs is None:
+                    fs = full[form] = tuple(terms(form))
+                if len(fs) >= 2:
+                    table.setdefault(fs, []).append((form, acr))
         return table
 
     def _long_form_acronyms(self, ctx: _Ctx) -> list:
@@ -576,7 +589,7 @@ class Searcher:
         from oimsearch.analysis import terms
 
         seq = [t for _s, st in ctx.words for t in st]
-        table = self._long_forms()
+        table = self._long_forms(set(seq))
         found = []
         for i in range(len(seq)):
             for j in range(i + 2, min(len(seq), i + 12) + 1):
