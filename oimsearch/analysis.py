@@ -441,9 +441,10 @@ _EXACT_CACHE: dict[str, str] = {}
 
 
 def clear_caches() -> None:
-    """Empty both per-process memo caches (used by tests and by the cold-cache benchmark)."""
+    """Empty the per-process memo caches (used by tests and by the cold-cache benchmark)."""
     _STEMMED_CACHE.clear()
     _EXACT_CACHE.clear()
+    _TRACE_CACHE.clear()
 
 
 def _compute_stemmed(surface: str) -> _CacheValue:
@@ -965,6 +966,11 @@ class TokenReport:
     steps: list[str] = field(default_factory=list)
 
 
+# (surface, exact) -> _trace's result as tuples: explain() runs on every snippet field, and
+# the surfaces of a language repeat
+_TRACE_CACHE: dict[tuple[str, bool], tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
+
+
 def explain(text: str, exact: bool = False) -> list[TokenReport]:
     """Analyse ``text`` like the index does and report each token's fate, in text order.
 
@@ -975,7 +981,15 @@ def explain(text: str, exact: bool = False) -> list[TokenReport]:
     pos = 0
     for t in FrenchTokenizer()(text, chars=True):
         start, end, surface = t.startchar, t.endchar, t.text
-        steps, parts = _trace(surface, exact)
+        key = (surface, exact)
+        traced = _TRACE_CACHE.get(key)
+        if traced is None:
+            steps, parts = _trace(surface, exact)
+            traced = (tuple(steps), tuple(parts))
+            if len(_TRACE_CACHE) >= CACHE_LIMIT:
+                _TRACE_CACHE.clear()
+            _TRACE_CACHE[key] = traced
+        steps, parts = traced
         if not parts:
             reports.append(TokenReport(None, start, end, surface, None, list(steps)))
             continue
