@@ -52,6 +52,7 @@ __all__ = [
     "exact_analyzer",
     "explain",
     "fold_fragment",
+    "iter_terms",
     "stem_word",
     "stemmed_analyzer",
     "terms",
@@ -201,7 +202,17 @@ def _fold(text: str) -> str:
 # unidecode maps one character at a time, so translating the Latin letters first with
 # unidecode's own output for each is the same function, without unidecode's per-character
 # Python loop for the accented words of ordinary French text (it only speeds up cache misses).
-_LATIN_UNIDECODE = str.maketrans({chr(c): unidecode(chr(c)) for c in range(0x80, 0x250)})
+# The table is filled on demand (a code point's entry is computed the first time a token
+# holds it): building all 464 entries cost ~2 ms at every start of the CLI. A code point
+# outside the range maps to itself, which str.translate treats like a missing entry.
+class _LatinUnidecode(dict):
+    def __missing__(self, c: int) -> str:
+        value = unidecode(chr(c)) if 0x80 <= c < 0x250 else chr(c)
+        self[c] = value
+        return value
+
+
+_LATIN_UNIDECODE = _LatinUnidecode()
 
 
 #: The stop list folded exactly like tokens are (``à`` → ``a``, ``même`` → ``meme``), so the
@@ -440,9 +451,10 @@ _EXACT_CACHE: dict[str, str] = {}
 
 
 def clear_caches() -> None:
-    """Empty both per-process memo caches (used by tests and by the cold-cache benchmark)."""
+    """Empty the per-process memo caches (used by tests and by the cold-cache benchmark)."""
     _STEMMED_CACHE.clear()
     _EXACT_CACHE.clear()
+    _TRACE_CACHE.clear()
 
 
 def _compute_stemmed(surface: str) -> _CacheValue:
@@ -933,6 +945,12 @@ def terms(text: str, exact: bool = False) -> list[str]:
     return [t.text for t in _ANALYZERS[exact](text)]
 
 
+def iter_terms(text: str, exact: bool = False) -> Iterator[str]:
+    """:func:`terms`, lazily: a token is analysed only when its term is asked for."""
+    for t in _ANALYZERS[exact](text):
+        yield t.text
+
+
 # ---------------------------------------------------------------------------------------------
 # explain(): what happened to each token, for `oimsearch analyze`
 # ---------------------------------------------------------------------------------------------
@@ -958,6 +976,11 @@ class TokenReport:
     steps: list[str] = field(default_factory=list)
 
 
+# (surface, exact) -> _trace's result as tuples: explain() runs on every snippet field, and
+# the surfaces of a language repeat
+_TRACE_CACHE: dict[tuple[str, bool], tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
+
+
 def explain(text: str, exact: bool = False) -> list[TokenReport]:
     """Analyse ``text`` like the index does and report each token's fate, in text order.
 
@@ -968,7 +991,15 @@ def explain(text: str, exact: bool = False) -> list[TokenReport]:
     pos = 0
     for t in FrenchTokenizer()(text, chars=True):
         start, end, surface = t.startchar, t.endchar, t.text
-        steps, parts = _trace(surface, exact)
+        key = (surface, exact)
+        traced = _TRACE_CACHE.get(key)
+        if traced is None:
+            steps, parts = _trace(surface, exact)
+            traced = (tuple(steps), tuple(parts))
+            if len(_TRACE_CACHE) >= CACHE_LIMIT:
+                _TRACE_CACHE.clear()
+            _TRACE_CACHE[key] = traced
+        steps, parts = traced
         if not parts:
             reports.append(TokenReport(None, start, end, surface, None, list(steps)))
             continue

@@ -15,6 +15,7 @@ can measure what each one buys.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import asdict, dataclass, fields
 from math import log
 
@@ -115,9 +116,51 @@ class SharedIdfBM25(WeightingModel):
         sc = BM25FScorer(searcher, fieldname, text, b, self.settings.k1, qf=qf)
         # replace the per-field IDF by the group IDF, then recompute the max quality
         sc.idf = self.group_idf(searcher, fieldname, text)
+        sc.dfl = _length_getter(searcher, fieldname, sc.dfl)
         ti = searcher.term_info(fieldname, text)
         sc._maxquality = sc._score(ti.max_weight(), ti.min_length())
         return sc
+
+
+# segment per-doc reader -> {field: its length column as bytes}, read once per segment
+_LENGTH_BYTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _length_getter(searcher, fieldname: str, slow):
+    """A faster ``slow`` (``lambda d: searcher.doc_field_length(d, fieldname, 1)``).
+
+    Whoosh decodes one length byte per call through five method calls; here the segment's
+    length column (one byte per document) is read once as ``bytes`` and decoded with Whoosh's
+    own table. Any case this does not cover (no column, a zero byte, a document past the
+    column) goes to ``slow``, so the values are always Whoosh's.
+    """
+    try:
+        from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+        from whoosh.util.numeric import byte_to_length
+
+        perdoc = searcher.reader()._perdoc
+        per_field = _LENGTH_BYTES.get(perdoc)
+        if per_field is None:
+            per_field = _LENGTH_BYTES[perdoc] = {}
+        lens = per_field.get(fieldname)
+        if lens is None:
+            col = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            if col is None or col._fixedlen != 1 or col._typecode != "B":
+                return slow
+            lens = per_field[fieldname] = col._dbfile.get(col._basepos, col._count)
+    except Exception:  # another codec or Whoosh version: Whoosh's own path
+        return slow
+    table = [byte_to_length(i) for i in range(256)]
+    n = len(lens)
+
+    def dfl(docid: int):
+        if docid < n:
+            b = lens[docid]
+            if b:
+                return table[b]
+        return slow(docid)
+
+    return dfl
 
 
 # --------------------------------------------------------------------------------------
@@ -352,45 +395,220 @@ class CoordQuery(_wq.Query):
         return CoordMatcher(subs, len(self.subqueries), self.power, self.boost)
 
 
-class CoordMatcher(_UnionMatcher):
+# Whoosh builds a word's matcher as a binary tree of unions (``UnionMatcher``) over its
+# term matchers, boosted ones wrapped in ``WrappingMatcher``. CoordMatcher walks these trees
+# flat: the leaves ("atoms": any other matcher) sit in one list with their current document
+# cached, and a word's score is its tree evaluated over the atoms on the current document, with
+# the same additions and multiplications in the same order as Whoosh's matchers (so the same
+# floats), without one Python call per tree node per document.
+_UNION = _wm.UnionMatcher
+_WRAP = _wm.WrappingMatcher
+
+
+def _flatten(m, atoms: list):
+    """The score expression of a matcher tree, appending its atoms to ``atoms``.
+
+    An expression is an atom index, ``(0, a, b)`` (union: a + b, or whichever is on the
+    document) or ``(1, child, boost)`` (child * boost); ``None`` when nothing is active.
+    Only the exact Whoosh classes are walked: a subclass may score differently.
+    """
+    cls = m.__class__
+    if cls is _UNION:
+        a = _flatten(m.a, atoms)
+        b = _flatten(m.b, atoms)
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return (0, a, b)
+    if cls is _WRAP:
+        c = _flatten(m.child, atoms)
+        return None if c is None else (1, c, m.boost)
+    if not m.is_active():
+        return None
+    atoms.append(m)
+    return len(atoms) - 1
+
+
+def _atom_boosts(e, out: dict, path: tuple = ()) -> dict:
+    """Atom index -> the boosts of the wrappers above it, innermost first."""
+    if e.__class__ is int:
+        out[e] = path
+    elif e[0]:
+        _atom_boosts(e[1], out, (e[2], *path))
+    else:
+        _atom_boosts(e[1], out, path)
+        _atom_boosts(e[2], out, path)
+    return out
+
+
+def _expr_score(e, atoms, ids, cur):
+    """UnionMatcher.score / WrappingMatcher.score of the tree; None if no atom is on ``cur``."""
+    if e.__class__ is int:
+        return atoms[e].score() if ids[e] == cur else None
+    a = _expr_score(e[1], atoms, ids, cur)
+    if e[0]:
+        return None if a is None else a * e[2]
+    b = _expr_score(e[2], atoms, ids, cur)
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+def _expr_max_quality(e, atoms, ids):
+    """AdditiveBiMatcher.max_quality / WrappingMatcher.max_quality of the tree (active atoms)."""
+    if e.__class__ is int:
+        return atoms[e].max_quality() if ids[e] is not None else None
+    a = _expr_max_quality(e[1], atoms, ids)
+    if e[0]:
+        return None if a is None else a * e[2]
+    b = _expr_max_quality(e[2], atoms, ids)
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+class CoordMatcher(_wm.Matcher):
     """Union of the words' matchers, summed, times the coordination factor.
 
     Top-k pruning with MaxScore (Turtle & Flood, "Query evaluation: strategies and
     optimizations", IP&M 1995): once the k-th best score is known, the words whose summed
     maximum contributions cannot reach it are "non-essential": documents are enumerated from
     the essential words' postings only, and the others are only skipped to, for scoring.
+
+    Each word's matcher tree is walked flat (see :func:`_flatten`); the documents visited,
+    the order of the calls that move the term matchers and the scores are those of the
+    word matchers themselves.
     """
 
-    def __init__(self, subs, n: int, power: float, boost: float):
+    def __init__(self, subs, n: int, power: float, boost: float, _flat=None):
         self.n = n
         self.power = power
         self.boost = boost
-        super().__init__(subs)
+        if _flat is None:
+            atoms: list = []
+            exprs, spans = [], []
+            for m in subs:
+                lo = len(atoms)
+                exprs.append(_flatten(m, atoms))
+                spans.append(range(lo, len(atoms)))
+        else:
+            atoms, exprs, spans = _flat
+        self.atoms = atoms
+        self.exprs = exprs
+        self.word_atoms = spans  # the atoms of each word (index ranges)
+        # one atom alone on a document scores as atom.score() * its wrappers' boosts
+        self.boosts: dict = {}
+        for e in exprs:
+            if e is not None:
+                _atom_boosts(e, self.boosts)
+        self.ids = [m.id() if m.is_active() else None for m in atoms]
+        self.wids = [self._word_id(w) for w in range(len(exprs))]
+        self.essential = [True] * len(exprs)
+        self._find()
+
+    def _word_id(self, w: int):
+        ids = self.ids
+        best = None
+        for k in self.word_atoms[w]:
+            i = ids[k]
+            if i is not None and (best is None or i < best):
+                best = i
+        return best
+
+    def _find(self) -> None:
+        best = None
+        for i, ess in zip(self.wids, self.essential, strict=True):
+            if ess and i is not None and (best is None or i < best):
+                best = i
+        self._id = best
+
+    def _skip_word(self, w: int, target: int) -> None:
+        """The word's union skip_to: every active atom skips (in tree order)."""
+        atoms, ids = self.atoms, self.ids
+        for k in self.word_atoms[w]:
+            if ids[k] is not None:
+                m = atoms[k]
+                m.skip_to(target)
+                ids[k] = m.id() if m.is_active() else None
+        self.wids[w] = self._word_id(w)
+
+    def is_active(self) -> bool:
+        return self._id is not None
+
+    def id(self) -> int:
+        return self._id
+
+    def reset(self) -> None:
+        for m in self.atoms:
+            m.reset()
+        self.ids = [m.id() if m.is_active() else None for m in self.atoms]
+        self.wids = [self._word_id(w) for w in range(len(self.exprs))]
+        self.essential = [True] * len(self.exprs)
+        self._find()
+
+    def children(self):
+        return list(self.atoms)
 
     def copy(self):
-        c = CoordMatcher([m.copy() for m in self.subs], self.n, self.power, self.boost)
+        flat = ([m.copy() for m in self.atoms], self.exprs, self.word_atoms)
+        c = CoordMatcher(None, self.n, self.power, self.boost, _flat=flat)
         c.essential = list(self.essential)
         c._find()
         return c
 
+    def supports_block_quality(self) -> bool:
+        return False
+
+    def next(self):
+        cur = self._id
+        atoms, ids, wids = self.atoms, self.ids, self.wids
+        for w, ess in enumerate(self.essential):
+            if ess and wids[w] == cur:
+                # the word's union next(): its atoms on the current document move on
+                for k in self.word_atoms[w]:
+                    if ids[k] == cur:
+                        m = atoms[k]
+                        m.next()
+                        ids[k] = m.id() if m.is_active() else None
+                wids[w] = self._word_id(w)
+        self._find()
+        return False
+
+    def skip_to(self, id):
+        wids = self.wids
+        for w, ess in enumerate(self.essential):
+            if ess and wids[w] is not None and wids[w] < id:
+                self._skip_word(w, id)
+        self._find()
+
+    def _word_max_quality(self, w: int) -> float:
+        return _expr_max_quality(self.exprs[w], self.atoms, self.ids)
+
     def max_quality(self) -> float:
-        return sum(m.max_quality() for m in self.subs if m.is_active()) * self.boost
+        wids = self.wids
+        return (
+            sum(self._word_max_quality(w) for w in range(len(wids)) if wids[w] is not None)
+            * self.boost
+        )
 
     def replace(self, minquality=0):
         if not minquality:
             return self if self.is_active() else _wm.NullMatcher()
-        order = sorted(
-            range(len(self.subs)),
-            key=lambda i: self.subs[i].max_quality() if self.subs[i].is_active() else 0.0,
-        )
-        essential = [True] * len(self.subs)
+        wids = self.wids
+        mq = [self._word_max_quality(w) if wids[w] is not None else 0.0 for w in range(len(wids))]
+        order = sorted(range(len(wids)), key=lambda w: mq[w])
+        essential = [True] * len(wids)
         acc = 0.0
-        for i in order:
-            m = self.subs[i]
-            q = m.max_quality() * self.boost if m.is_active() else 0.0
+        for w in order:
+            q = mq[w] * self.boost if wids[w] is not None else 0.0
             if acc + q < minquality:
                 acc += q
-                essential[i] = False
+                essential[w] = False
             else:
                 break
         if essential != self.essential:
@@ -401,12 +619,37 @@ class CoordMatcher(_UnionMatcher):
                 self.skip_to(cur)
         return self if self.is_active() else _wm.NullMatcher()
 
+    def weight(self) -> float:
+        return self.score()
+
+    def spans(self):
+        return []
+
     def score(self) -> float:
+        cur = self._id
+        atoms, ids, wids, exprs = self.atoms, self.ids, self.wids, self.exprs
         total = 0.0
         matched = 0
-        for m in self._at_current():
-            total += m.score()
-            matched += 1
+        for w in range(len(exprs)):
+            i = wids[w]
+            if i is None:
+                continue
+            if i < cur:
+                self._skip_word(w, cur)
+                i = wids[w]
+                if i is None:
+                    continue
+            if i == cur:
+                on = [k for k in self.word_atoms[w] if ids[k] == cur]
+                if len(on) == 1:
+                    k = on[0]
+                    v = atoms[k].score()
+                    for b in self.boosts[k]:
+                        v = v * b
+                else:
+                    v = _expr_score(exprs[w], atoms, ids, cur)
+                total += v
+                matched += 1
         if self.power and self.n > 1:
             total *= (matched / self.n) ** self.power
         return total * self.boost

@@ -474,6 +474,8 @@ class Searcher:
     def __init__(self, index_dir: str | os.PathLike, settings: RankingSettings | None = None):
         from whoosh import index as windex
 
+        from oimsearch.mmapstore import MappedStorage
+
         self.index_dir = Path(index_dir)
         self.settings = settings or RankingSettings()
         # An index run may commit (or a rebuild switch names) while we open: re-read the
@@ -482,7 +484,8 @@ class Searcher:
             self.manifest = read_manifest(self.index_dir)
             check_analyzer(self.manifest, self.index_dir)
             try:
-                self.ix = windex.open_dir(str(self.index_dir), indexname=self.manifest.indexname)
+                storage = MappedStorage(str(self.index_dir))
+                self.ix = windex.FileIndex(storage, indexname=self.manifest.indexname)
                 # the reader re-reads the TOC: a rebuild may remove the old name in between
                 self.searcher = self.ix.searcher(weighting=make_weighting(self.settings))
                 break
@@ -552,19 +555,32 @@ class Searcher:
             q = Q.AndMaybe(q, prox)
         return q, ctx
 
-    def _long_forms(self) -> dict:
-        """Stemmed long form (tuple) -> [(long form, acronym)], computed once per searcher."""
-        table = getattr(self, "_long_form_table", None)
-        if table is None:
-            from oimsearch.analysis import terms
+    def _long_forms(self, stems: set) -> dict:
+        """Stemmed long form (tuple) -> [(long form, acronym)], in the manifest's order.
 
-            table = {}
-            for acr, forms in (self.manifest.acronyms or {}).items():
-                for form in forms[:2]:
-                    fs = tuple(terms(form))
-                    if len(fs) >= 2:
-                        table.setdefault(fs, []).append((form, acr))
-            self._long_form_table = table
+        Only long forms whose first term is in ``stems`` are analysed and listed: any other
+        cannot equal a run of the query's terms, so every run looks up the same list as in
+        the table of all long forms. First terms and analysed forms are kept per searcher,
+        so a long form is analysed at most once (most never are: a fresh process used to
+        analyse all of them, ~500 on a large corpus, for its first query).
+        """
+        from oimsearch.analysis import iter_terms, terms
+
+        firsts = self.__dict__.setdefault("_long_form_first", {})
+        full = self.__dict__.setdefault("_long_form_terms", {})
+        table: dict = {}
+        for acr, forms in (self.manifest.acronyms or {}).items():
+            for form in forms[:2]:
+                first = firsts.get(form, "")
+                if first == "":  # not looked at yet ("" is never a term)
+                    first = firsts[form] = next(iter_terms(form), None)
+                if first not in stems:
+                    continue
+                fs = full.get(form)
+                if fs is None:
+                    fs = full[form] = tuple(terms(form))
+                if len(fs) >= 2:
+                    table.setdefault(fs, []).append((form, acr))
         return table
 
     def _long_form_acronyms(self, ctx: _Ctx) -> list:
@@ -573,7 +589,7 @@ class Searcher:
         from oimsearch.analysis import terms
 
         seq = [t for _s, st in ctx.words for t in st]
-        table = self._long_forms()
+        table = self._long_forms(set(seq))
         found = []
         for i in range(len(seq)):
             for j in range(i + 2, min(len(seq), i + 12) + 1):
@@ -896,9 +912,19 @@ def _attach_snippets(hit: Hit, stored: dict, spec: MatchSpec, max_snippets: int 
     hit.matched_terms = matched
 
 
-def open_searcher(index_dir=None, settings: RankingSettings | None = None) -> Searcher:
-    from oimsearch.indexer import resolve_index_dir
+def resolve_index_dir(index: str | os.PathLike | None = None) -> Path:
+    """``--index`` > ``$OIMSEARCH_INDEX`` > ``./index``: the rule of
+    :func:`oimsearch.indexer.resolve_index_dir` (a test keeps them equal), here so that a
+    query does not import the indexer (and its dependencies) just to find the directory."""
+    if index:
+        return Path(index)
+    env = os.environ.get("OIMSEARCH_INDEX")
+    if env:
+        return Path(env)
+    return Path("index")
 
+
+def open_searcher(index_dir=None, settings: RankingSettings | None = None) -> Searcher:
     return Searcher(resolve_index_dir(index_dir), settings=settings)
 
 

@@ -228,6 +228,24 @@ def test_json_path_never_imports_rich(fixture_index):
     assert json.loads(out.stdout)["hits"]
 
 
+def test_json_query_imports_only_what_it_uses(fixture_index):
+    """The query path stays light: no Rich, no extraction libraries, not even the indexer."""
+    heavy = ("rich", "trafilatura", "lxml", "charset_normalizer", "justext", "htmldate")
+    code = (
+        "import sys\n"
+        f"sys.argv = ['oimsearch', 'query', 'migrants', '--json', '--index', {str(fixture_index)!r}]\n"
+        "from oimsearch.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "sys.stderr.write(' '.join(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert json.loads(out.stdout)["hits"]
+    loaded = set(out.stderr.split())
+    assert not {m for m in loaded if m.split(".")[0] in heavy}
+    assert not loaded & {"oimsearch.indexer", "oimsearch.sources", "oimsearch.acronyms"}
+    assert "oimsearch.render_human" not in loaded
+
+
 def _exe() -> str:
     exe = shutil.which("oimsearch", path=str(Path(sys.executable).parent))
     assert exe, "the oimsearch console script is not installed next to this python"

@@ -180,3 +180,46 @@ def test_stats(searcher):
     assert st.analyzer.startswith("fr-light")
     assert ("Bangui", 2) in st.top_places or any(p == "Bangui" for p, _ in st.top_places)
     assert "RCA" in st.acronyms and "OIM" in st.acronyms
+
+
+def test_searcher_resolves_the_index_dir_like_the_indexer(tmp_path, monkeypatch):
+    from oimsearch import indexer, searcher
+
+    for env in (None, "", str(tmp_path / "env")):
+        if env is None:
+            monkeypatch.delenv("OIMSEARCH_INDEX", raising=False)
+        else:
+            monkeypatch.setenv("OIMSEARCH_INDEX", env)
+        for arg in (None, "", str(tmp_path / "opt"), tmp_path / "p"):
+            assert searcher.resolve_index_dir(arg) == indexer.resolve_index_dir(arg)
+
+
+def test_long_forms_are_analysed_only_for_queries_that_can_use_them(fixture_index):
+    from oimsearch.analysis import terms
+    from oimsearch.searcher import Searcher
+
+    s = Searcher(fixture_index)
+    try:
+        s.search("migrants")  # one word: no run of words to look up
+        assert not s.__dict__.get("_long_form_terms")
+        res = s.search("République centrafricaine")
+        assert "RCA" in str(res.expansions.get("acronyms", {}))
+        analysed = set(s.__dict__["_long_form_terms"])
+        forms = [f for fs in s.manifest.acronyms.values() for f in fs[:2]]
+        assert analysed and len(analysed) < len(set(forms))
+        # every run of query terms finds what the table of all long forms has for it
+        full: dict = {}
+        for acr, fs in s.manifest.acronyms.items():
+            for f in fs[:2]:
+                t = tuple(terms(f))
+                if len(t) >= 2:
+                    full.setdefault(t, []).append((f, acr))
+        for text in ("République centrafricaine", "organisation internationale migrations"):
+            seq = terms(text)
+            lazy = s._long_forms(set(seq))
+            for i in range(len(seq)):
+                for j in range(i + 2, len(seq) + 1):
+                    key = tuple(seq[i:j])
+                    assert lazy.get(key, []) == full.get(key, [])
+    finally:
+        s.close()

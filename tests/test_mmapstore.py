@@ -1,0 +1,105 @@
+"""The read-only storage of the searcher: compound sub-files read in place from the mmap."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+
+import pytest
+
+from oimsearch.mmapstore import MappedStorage, _ViewFile, _ViewReader
+from oimsearch.searcher import Searcher
+
+
+def _pairs(data: bytes):
+    return _ViewReader(memoryview(data)), io.BytesIO(data)
+
+
+def test_view_reader_reads_like_bytesio():
+    data = bytes(range(256)) * 3 + b"line one\nline two\n" + b"\x00" * 600 + b"\nend"
+    ours, ref = _pairs(data)
+    steps = [
+        ("read", 10),
+        ("read", 0),
+        ("tell",),
+        ("seek", 5),
+        ("read", 3),
+        ("seek", 2, 1),
+        ("read", 1),
+        ("seek", -4, 2),
+        ("read", 100),
+        ("read", 5),
+        ("seek", 768),
+        ("readline",),
+        ("readline", 3),
+        ("readline",),
+        ("readline",),
+        ("readline",),
+        ("readline",),
+        ("seek", 10_000),
+        ("read", 4),
+        ("tell",),
+        ("seek", 0),
+        ("read", -1),
+        ("seek", 1),
+        ("read", None),
+    ]
+    for name, *args in steps:
+        assert getattr(ours, name)(*args) == getattr(ref, name)(*args), (name, args)
+    ours, ref = _pairs(data)
+    ours.seek(7)
+    ref.seek(7)
+    a, b = bytearray(20), bytearray(20)
+    assert ours.readinto(a) == ref.readinto(b) and a == b
+    with pytest.raises(ValueError):
+        ours.seek(-1)
+
+
+def test_view_file_structured_reads_and_subset():
+    obj = {"x": [1, 2, 3], "y": "é"}
+    data = b"abcd" + (1234).to_bytes(4, "big") + pickle.dumps(obj, -1) + b"tail"
+    f = _ViewFile(memoryview(data), name="t")
+    assert f.read(4) == b"abcd"
+    assert f.read_int() == 1234
+    assert f.read_pickle() == obj
+    assert f.read(4) == b"tail"
+    assert f.get(0, 4) == b"abcd" and f.get_int(4) == 1234
+    sub = f.subset(2, 4)
+    assert sub.read() == b"cd\x00\x00"
+    sub.close()
+    f.close()
+
+
+def test_searcher_reads_compound_segments_in_place(fixture_index):
+    s = Searcher(fixture_index)
+    try:
+        assert isinstance(s.ix.storage, MappedStorage)
+        res = s.search("migrants")
+        assert res.hits
+        reader = s.searcher.reader()
+        readers = [r for r, _ in reader.leaf_readers()] if not reader.is_atomic() else [reader]
+        files = []
+        for r in readers:
+            if r.segment().is_compound():
+                files.append(r._terms._dbfile)  # the terms file: a view of the mmap, not a copy
+        assert files and all(isinstance(f, _ViewFile) for f in files)
+    finally:
+        s.close()
+
+
+def test_closing_the_searcher_releases_the_mappings(fixture_index):
+    def seg_maps() -> int:
+        with open(f"/proc/{os.getpid()}/maps") as f:
+            return sum(1 for line in f if str(fixture_index) in line)
+
+    if not os.path.exists(f"/proc/{os.getpid()}/maps"):
+        pytest.skip("needs /proc")
+    before = seg_maps()
+    for _ in range(3):
+        s = Searcher(fixture_index)
+        res = s.search("migrants")
+        s.document(res.hits[0].id)
+        assert seg_maps() > before
+        s.close()
+    assert seg_maps() == before
