@@ -978,7 +978,35 @@ class TokenReport:
 
 # (surface, exact) -> _trace's result as tuples: explain() runs on every snippet field, and
 # the surfaces of a language repeat
-_TRACE_CACHE: dict[tuple[str, bool], tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
+_TRACE_CACHE: dict[tuple[str, bool], tuple[tuple[str, ...], tuple[tuple[str, str], ...], bool]] = {}
+
+
+def _traced(surface: str, exact: bool):
+    """``_trace(surface, exact)`` as tuples, plus whether an article was elided (memoised)."""
+    key = (surface, exact)
+    traced = _TRACE_CACHE.get(key)
+    if traced is None:
+        steps, parts = _trace(surface, exact)
+        elided = any(st.startswith("elided") for st in steps)
+        traced = (tuple(steps), tuple(parts), elided)
+        if len(_TRACE_CACHE) >= CACHE_LIMIT:
+            _TRACE_CACHE.clear()
+        _TRACE_CACHE[key] = traced
+    return traced
+
+
+def token_rows(text: str, exact: bool = False) -> Iterator[tuple[int, int, str, str | None, bool]]:
+    """The rows of :func:`explain` as ``(start, end, surface, term, elided)`` tuples (``term``
+    None where explain's is; ``elided``: an article was elided from the token), without
+    building the reports: what snippets need, on every hit's whole body."""
+    for t in FrenchTokenizer()(text, chars=True):
+        start, end, surface = t.startchar, t.endchar, t.text
+        _steps, parts, elided = _traced(surface, exact)
+        if not parts:
+            yield start, end, surface, None, elided
+            continue
+        for term, step in parts:
+            yield start, end, surface, (None if step == "stopped" else term), elided
 
 
 def explain(text: str, exact: bool = False) -> list[TokenReport]:
@@ -991,15 +1019,7 @@ def explain(text: str, exact: bool = False) -> list[TokenReport]:
     pos = 0
     for t in FrenchTokenizer()(text, chars=True):
         start, end, surface = t.startchar, t.endchar, t.text
-        key = (surface, exact)
-        traced = _TRACE_CACHE.get(key)
-        if traced is None:
-            steps, parts = _trace(surface, exact)
-            traced = (tuple(steps), tuple(parts))
-            if len(_TRACE_CACHE) >= CACHE_LIMIT:
-                _TRACE_CACHE.clear()
-            _TRACE_CACHE[key] = traced
-        steps, parts = traced
+        steps, parts, _elided = _traced(surface, exact)
         if not parts:
             reports.append(TokenReport(None, start, end, surface, None, list(steps)))
             continue

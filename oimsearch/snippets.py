@@ -52,29 +52,29 @@ def token_terms(text: str, exact: bool = True):
 
     ``exact=False`` skips the exact-chain pass (its terms then come back empty).
     """
-    from oimsearch.analysis import explain
+    from oimsearch.analysis import token_rows
 
     by_span: dict[tuple[int, int], list] = {}
     order: list[tuple[int, int]] = []
     elided: dict[tuple[int, int], int] = {}
-    for r in explain(text):
-        key = (r.start, r.end)
+    for start, end, surface, term, was_elided in token_rows(text):
+        key = (start, end)
         if key not in by_span:
-            by_span[key] = [r.surface, [], []]
+            by_span[key] = [surface, [], []]
             order.append(key)
-        if r.term:
-            by_span[key][1].append(r.term)
-        if any(st.startswith("elided") for st in r.steps):
-            m = _APOS.search(r.surface)
+        if term:
+            by_span[key][1].append(term)
+        if was_elided:
+            m = _APOS.search(surface)
             if m:
                 elided[key] = m.end()
-    for r in explain(text, exact=True) if exact else ():
-        key = (r.start, r.end)
+    for start, end, surface, term, _elided in token_rows(text, exact=True) if exact else ():
+        key = (start, end)
         if key not in by_span:
-            by_span[key] = [r.surface, [], []]
+            by_span[key] = [surface, [], []]
             order.append(key)
-        if r.term:
-            by_span[key][2].append(r.term)
+        if term:
+            by_span[key][2].append(term)
     for key in order:
         surface, stems, exact = by_span[key]
         cut = elided.get(key, 0)

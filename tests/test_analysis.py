@@ -637,3 +637,21 @@ def test_filter_accepts_other_token_streams() -> None:
     tok = Token(positions=True)
     tok.text, tok.pos = "migrantes", 3
     assert [(t.text, t.pos) for t in FrenchFilter()([tok])] == [("migrant", 3)]
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_token_rows_are_explain_rows(exact):
+    from oimsearch.analysis import explain, token_rows
+
+    texts = [
+        "L’OIM et l'Organisation internationale pour les migrations (OIM) : ½ tonne, 1,024 km.",
+        "Qu'il vienne jusqu’à l´OIM — œuvre, Straße, Привет, 東京; ﬁn de la réunion",
+        "Cafe\u0301 soft\u00adhyphen zero\u200bwidth d'\u00e9t\u00e9 au des à",
+        "",
+    ]
+    for text in texts:
+        rows = [
+            (r.start, r.end, r.surface, r.term, any(s.startswith("elided") for s in r.steps))
+            for r in explain(text, exact=exact)
+        ]
+        assert list(token_rows(text, exact=exact)) == rows
