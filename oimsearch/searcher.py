@@ -701,7 +701,13 @@ class Searcher:
             counted = srch.search(q, limit=None, filter=flt, scored=False)
             total, relation = len(counted), "eq"
         else:
-            total = max(results.estimated_min_length(), len(scored_all))
+            try:
+                estimate = results.estimated_min_length()
+            except ValueError:
+                # Whoosh's prefix/wildcard estimate takes min() over the field's expansions
+                # and fails when one field has none (e.g. `réfugi*` in no title)
+                estimate = 0
+            total = max(estimate, len(scored_all))
             relation = "gte"
         scored = scored_all[offset:want] if limit > 0 else []
         # deterministic order: score desc, then id

@@ -223,3 +223,23 @@ def test_long_forms_are_analysed_only_for_queries_that_can_use_them(fixture_inde
                     assert lazy.get(key, []) == full.get(key, [])
     finally:
         s.close()
+
+
+def test_prefix_absent_from_titles_on_a_large_index(tmp_path, monkeypatch):
+    """On indexes too large for an exact total, Whoosh's size estimate of a prefix that
+    expands to nothing in one field (here: no title word starts with `refugi`) raised
+    ValueError; the search must answer with a lower bound instead."""
+    import oimsearch.searcher as searcher_mod
+    from oimsearch.indexer import index_paths
+    from oimsearch.searcher import Searcher
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i in range(3):
+        (corpus / f"{i}.txt").write_text(f"Note {i}\n\nLes réfugiés arrivés à Tunis ({i}).\n")
+    index_paths([corpus], index_dir=tmp_path / "ix")
+    monkeypatch.setattr(searcher_mod, "EXACT_TOTAL_MAX_DOCS", 0)
+    with Searcher(tmp_path / "ix") as s:
+        res = s.search("réfugi*", limit=2)
+    assert len(res.hits) == 2
+    assert res.total >= 2 and res.total_relation == "gte"
