@@ -126,13 +126,6 @@ class MemoryPostingPool:
         """What ``FieldWriter.add_postings(schema, lengths, self.iter_postings())`` does,
         without a tuple and an order check per posting: the pool is already in order."""
         terms = self._terms
-        nxt, doc, weight, vend, values = (
-            self._next,
-            self._doc,
-            self._weight,
-            self._vend,
-            self._values,
-        )
         add = fieldwriter.add
         lastfn = None
         dfl = None
@@ -144,16 +137,7 @@ class MemoryPostingPool:
                 fieldwriter.start_field(fieldname, schema[fieldname])
                 lastfn = fieldname
                 dfl = lengths.doc_field_length_reader(fieldname) if lengths else None
-            if t in self._unordered:
-                chain = self._chain(t)
-            else:
-                chain = []
-                i = self._head[t]
-                while i >= 0:
-                    start = vend[i - 1] if i else 0
-                    chain.append((doc[i], weight[i], bytes(values[start : vend[i]])))
-                    i = nxt[i]
-            chain = [p for p in chain if p[0] != -1]  # -1: spelling-only words, no posting
+            chain = [p for p in self._chain(t) if p[0] != -1]  # -1: spelling only
             if not chain:
                 continue
             fieldwriter.start_term(tbytes)
@@ -183,19 +167,10 @@ class MemoryPostingPool:
 
     def iter_postings(self):
         terms = self._terms
-        nxt, doc, weight, vend = self._next, self._doc, self._weight, self._vend
-        values = self._values
         for t in sorted(range(len(terms)), key=terms.__getitem__):
             fieldname, tbytes = terms[t]
-            if t in self._unordered:
-                for d, w, v in self._chain(t):
-                    yield fieldname, tbytes, d, w, v
-                continue
-            i = self._head[t]
-            while i >= 0:
-                start = vend[i - 1] if i else 0
-                yield fieldname, tbytes, doc[i], weight[i], bytes(values[start : vend[i]])
-                i = nxt[i]
+            for d, w, v in self._chain(t):
+                yield fieldname, tbytes, d, w, v
 
     def save(self) -> None:  # the sorting pool's "spill a run": nothing to spill
         pass
