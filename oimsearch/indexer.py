@@ -46,12 +46,11 @@ from oimsearch.schema import (
     build_schema,
     check_analyzer,
     read_manifest,
+    resolve_index_dir,
     write_manifest,
 )
 
 LOCK_NAME = "oimsearch.lock"
-ENV_INDEX = "OIMSEARCH_INDEX"
-DEFAULT_INDEX = "index"
 # Above this many bytes to read, two writer processes pay on a 2-core machine
 # (docs/indexing-notes: procs=2, multisegment=True more than doubles throughput).
 PARALLEL_MIN_BYTES = 4_000_000
@@ -103,16 +102,6 @@ class IndexReport:
                 {"path": p.path, "reason": p.reason, "severity": p.severity} for p in self.problems
             ],
         }
-
-
-def resolve_index_dir(index: str | os.PathLike | None = None) -> Path:
-    """``--index`` > ``$OIMSEARCH_INDEX`` > ``./index``."""
-    if index:
-        return Path(index)
-    env = os.environ.get(ENV_INDEX)
-    if env:
-        return Path(env)
-    return Path(DEFAULT_INDEX)
 
 
 class _Lock:

@@ -158,3 +158,18 @@ def write_manifest(index_dir: str | os.PathLike, m: Manifest) -> None:
             f"cannot write {d / MANIFEST_NAME}: {e.strerror or e}",
             hint="check free disk space and permissions",
         ) from e
+
+
+ENV_INDEX = "OIMSEARCH_INDEX"
+DEFAULT_INDEX = "index"
+
+
+def resolve_index_dir(index: str | os.PathLike | None = None) -> Path:
+    """``--index`` > ``$OIMSEARCH_INDEX`` > ``./index`` (here, not in the indexer, so that a
+    query finds its index without importing the indexer)."""
+    if index:
+        return Path(index)
+    env = os.environ.get(ENV_INDEX)
+    if env:
+        return Path(env)
+    return Path(DEFAULT_INDEX)

@@ -25,7 +25,7 @@ from oimsearch.errors import (
     UsageError,
 )
 from oimsearch.ranking import CoordQuery, RankingSettings, WordQuery, make_weighting
-from oimsearch.schema import check_analyzer, read_manifest
+from oimsearch.schema import check_analyzer, read_manifest, resolve_index_dir
 from oimsearch.snippets import MatchSpec, Snippet, make_snippets, whole_field
 
 MAX_QUERY_CHARS = 4000
@@ -916,18 +916,6 @@ def _attach_snippets(hit: Hit, stored: dict, spec: MatchSpec, max_snippets: int 
             end += 1
         hit.snippets.append(Snippet("body", body[:end], 0, False, end < len(body), highlights=[]))
     hit.matched_terms = matched
-
-
-def resolve_index_dir(index: str | os.PathLike | None = None) -> Path:
-    """``--index`` > ``$OIMSEARCH_INDEX`` > ``./index``: the rule of
-    :func:`oimsearch.indexer.resolve_index_dir` (a test keeps them equal), here so that a
-    query does not import the indexer (and its dependencies) just to find the directory."""
-    if index:
-        return Path(index)
-    env = os.environ.get("OIMSEARCH_INDEX")
-    if env:
-        return Path(env)
-    return Path("index")
 
 
 def open_searcher(index_dir=None, settings: RankingSettings | None = None) -> Searcher:

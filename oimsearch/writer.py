@@ -55,12 +55,6 @@ class MemoryPostingPool:
     def __len__(self) -> int:
         return len(self._doc)
 
-    @property
-    def memory_bytes(self) -> int:
-        """Roughly what the pool holds (arrays, values, term table)."""
-        n = len(self._doc)
-        return 44 * n + len(self._values) + 200 * len(self._terms)
-
     def add(self, item) -> None:
         fieldname, tbytes, docnum, weight, vbytes = item
         n = len(self._doc)
@@ -186,9 +180,6 @@ class _Lengths:
     def __init__(self) -> None:
         self._by_field: dict[str, array] = {}
 
-    def __bool__(self) -> bool:
-        return True
-
     def set(self, fieldname: str, docnum: int, length: int) -> None:
         col = self._by_field.get(fieldname)
         if col is None:
@@ -196,13 +187,6 @@ class _Lengths:
         if len(col) <= docnum:
             col.extend(bytes(docnum + 1 - len(col)))
         col[docnum] = length_to_byte(length)
-
-    def doc_field_length(self, docnum: int, fieldname: str, default=0):
-        col = self._by_field.get(fieldname)
-        if col is None:
-            return default
-        b = col[docnum] if docnum < len(col) else 0
-        return byte_to_length(b) if b else None
 
     def doc_field_length_reader(self, fieldname: str, default=0):
         col = self._by_field.get(fieldname)
@@ -214,9 +198,6 @@ class _Lengths:
             return table[col[docnum]] if docnum < len(col) else None
 
         return length_of
-
-    def close(self) -> None:
-        pass
 
 
 class _CompactMixin:
