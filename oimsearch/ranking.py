@@ -55,6 +55,9 @@ class RankingSettings:
     proximity: bool = True
     proximity_boost: float = 0.5
     proximity_slop: int = 4
+    # the proximity bonus re-scores the best `proximity_depth` documents of the query without
+    # it (so the rest can be skipped, MaxScore); 0: a phrase clause over every match
+    proximity_depth: int = 100
     acronyms: bool = True
     acronym_boost: float = 0.35
     fuzzy: bool = True
@@ -384,6 +387,10 @@ class CoordQuery(_wq.Query):
     def estimate_size(self, ixreader) -> int:
         return sum(q.estimate_size(ixreader) for q in self.subqueries)
 
+    def estimate_min_size(self, ixreader) -> int:
+        # a union matches at least as many documents as its largest part
+        return max((q.estimate_min_size(ixreader) for q in self.subqueries), default=0)
+
     def matcher(self, searcher, context=None):
         subs = []
         for q in self.subqueries:
@@ -603,10 +610,14 @@ class CoordMatcher(_wm.Matcher):
         mq = [self._word_max_quality(w) if wids[w] is not None else 0.0 for w in range(len(wids))]
         order = sorted(range(len(wids)), key=lambda w: mq[w])
         essential = [True] * len(wids)
+        coord = self.power and self.n > 1
         acc = 0.0
-        for w in order:
+        for m, w in enumerate(order, 1):
             q = mq[w] * self.boost if wids[w] is not None else 0.0
-            if acc + q < minquality:
+            # a document found by none of the essential words matches at most these m words
+            # of n: its coordination factor is at most (m / n) ** power
+            bound = (acc + q) * ((m / self.n) ** self.power if coord and m < self.n else 1.0)
+            if bound < minquality:
                 acc += q
                 essential[w] = False
             else:
@@ -653,3 +664,91 @@ class CoordMatcher(_wm.Matcher):
         if self.power and self.n > 1:
             total *= (matched / self.n) ** self.power
         return total * self.boost
+
+
+# --------------------------------------------------------------------------------------
+# Proximity as a re-scoring of the top candidates. The bonus is the score Whoosh gives
+# ``Or([Phrase("body", stems, slop), Phrase("title", stems, slop)])`` (each phrase boosted)
+# when it is added to a query with ``AndMaybe``: a field's phrase matches when the words occur
+# in order, each 1..slop positions after the previous one (Whoosh's ``SpanNear2`` with
+# ``mindist=1``), and then scores the sum of its term scores times its boost. Computing it
+# only for the documents that can still reach the top lets the main query skip the others.
+
+
+def _in_order_near(plists: list, slop: int) -> bool:
+    """True if p1 < p2 < ... with p_i in plists[i] and 1 <= p_(i+1) - p_i <= slop."""
+    from bisect import bisect_left
+
+    ends = plists[0]
+    for nxt in plists[1:]:
+        new = []
+        for p in nxt:
+            i = bisect_left(ends, p - slop)
+            if i < len(ends) and ends[i] <= p - 1:
+                new.append(p)
+        if not new:
+            return False
+        ends = new
+    return True
+
+
+def _tree_sum(vals: list) -> float:
+    """Sum in the order of Whoosh's binary tree of matchers (``make_binary_tree``)."""
+    if len(vals) == 1:
+        return vals[0]
+    h = len(vals) // 2
+    return _tree_sum(vals[:h]) + _tree_sum(vals[h:])
+
+
+def proximity_bonus(searcher, docnums, stems: list, settings: RankingSettings) -> dict:
+    """Global docnum -> proximity bonus, for the documents of ``docnums`` that have one."""
+    out: dict = {}
+    if not docnums or len(stems) < 2:
+        return out
+    want = sorted(set(docnums))
+    fields_ = (
+        ("body", settings.proximity_boost),
+        ("title", settings.proximity_boost * settings.title_boost),
+    )
+    slop = settings.proximity_slop
+    for sub, offset in searcher.leaf_searchers():
+        reader = sub.reader()
+        end = offset + reader.doc_count_all()
+        local = [d - offset for d in want if offset <= d < end]
+        if not local:
+            continue
+        per_field = []
+        for f, boost in fields_:
+            if f not in reader.schema:
+                continue
+            ms = []
+            for t in stems:
+                if (f, t) not in reader:
+                    break
+                ms.append(_wq.Term(f, t).matcher(sub))
+            else:
+                # rarest word first: most documents fail on it
+                order = sorted(range(len(ms)), key=lambda i: reader.doc_frequency(f, stems[i]))
+                per_field.append((ms, order, boost))
+        if not per_field:
+            continue
+        for d in local:
+            bonus = None
+            for ms, order, boost in per_field:
+                ok = True
+                for i in order:
+                    m = ms[i]
+                    if m.is_active() and m.id() < d:
+                        m.skip_to(d)
+                    if not m.is_active() or m.id() != d:
+                        ok = False
+                        break
+                if not ok:
+                    continue
+                if not _in_order_near([list(m.value_as("positions")) for m in ms], slop):
+                    continue
+                v = _tree_sum([m.score() for m in ms]) * boost
+                bonus = v if bonus is None else bonus + v
+            if bonus is not None:
+                out[d + offset] = bonus
+    return out

@@ -454,6 +454,8 @@ def _proximity(ctx: _Ctx):
                 stems.append(t)
     if not s.proximity or len(stems) < 2 or len(stems) > 8:
         return None
+    if s.proximity_depth > 0:
+        return stems  # re-scored after the search (see _run)
     return Q.Or(
         [
             Q.Phrase("body", stems, slop=s.proximity_slop, boost=s.proximity_boost),
@@ -550,9 +552,10 @@ class Searcher:
             extra = self._long_form_acronyms(ctx)
             if extra:
                 q = Q.Or([q, *extra])
-        prox = _proximity(ctx)
-        if prox is not None:
-            q = Q.AndMaybe(q, prox)
+        if s.proximity_depth <= 0:
+            prox = _proximity(ctx)
+            if prox is not None:
+                q = Q.AndMaybe(q, prox)
         return q, ctx
 
     def _long_forms(self, stems: set) -> dict:
@@ -693,9 +696,21 @@ class Searcher:
 
     def _run(self, srch, q, flt, limit, offset, ctx: _Ctx, snippets: bool):
         want = offset + limit
-        results = srch.search(q, limit=max(want, 1), filter=flt)
+        s = ctx.settings
+        stems = _proximity(ctx) if s.proximity_depth > 0 else None
+        depth = max(want, s.proximity_depth) if stems else max(want, 1)
+        collector = srch.collector(limit=depth, filter=flt)
+        srch.search_with_collector(q, collector)
+        results = collector.results()
         scored_all = list(results)
-        if results.has_exact_length():
+        top = collector
+        while hasattr(top, "child"):  # the filter wraps the top-k collector
+            top = top.child
+        # Once the top-k heap is full, the matchers may skip documents that cannot enter it
+        # (MaxScore in CoordMatcher, Whoosh's union rewrites): the count is then a lower bound,
+        # whatever Whoosh's has_exact_length() says.
+        pruned = bool(getattr(top, "minscore", 0))
+        if results.has_exact_length() and not pruned:
             total, relation = len(results), "eq"
         elif self.searcher.doc_count_all() <= EXACT_TOTAL_MAX_DOCS:
             counted = srch.search(q, limit=None, filter=flt, scored=False)
@@ -709,9 +724,17 @@ class Searcher:
                 estimate = 0
             total = max(estimate, len(scored_all))
             relation = "gte"
-        scored = scored_all[offset:want] if limit > 0 else []
+        pairs = [(h.score, h.docnum) for h in scored_all]
+        if stems:
+            from oimsearch.ranking import proximity_bonus
+
+            bonus = proximity_bonus(srch, [d for _sc, d in pairs], stems, s)
+            if bonus:
+                pairs = [(sc + bonus[d], d) if d in bonus else (sc, d) for sc, d in pairs]
+                pairs.sort(key=lambda r: (-r[0], r[1]))
+        scored = pairs[offset:want] if limit > 0 else []
         # deterministic order: score desc, then id
-        rows = [(h.score, h.fields(), h.docnum) for h in scored]
+        rows = [(sc, srch.stored_fields(d), d) for sc, d in scored]
         rows.sort(key=lambda r: (-r[0], r[1].get("id", "")))
         hits = []
         for i, (score, stored, _docnum) in enumerate(rows):
