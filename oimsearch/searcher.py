@@ -702,7 +702,9 @@ class Searcher:
         collector = srch.collector(limit=depth, filter=flt)
         srch.search_with_collector(q, collector)
         results = collector.results()
-        scored_all = list(results)
+        # (score, docnum), best first; not list(results): list() asks len(), and a Whoosh
+        # Results whose length is not exact counts it by running the whole query again
+        pairs = [(sc, d) for sc, d in results.top_n]
         top = collector
         while hasattr(top, "child"):  # the filter wraps the top-k collector
             top = top.child
@@ -722,9 +724,8 @@ class Searcher:
                 # Whoosh's prefix/wildcard estimate takes min() over the field's expansions
                 # and fails when one field has none (e.g. `réfugi*` in no title)
                 estimate = 0
-            total = max(estimate, len(scored_all))
+            total = max(estimate, len(pairs))
             relation = "gte"
-        pairs = [(h.score, h.docnum) for h in scored_all]
         if stems:
             from oimsearch.ranking import proximity_bonus
 
