@@ -113,3 +113,22 @@ def test_tree_sum_is_a_sum():
     vals = [0.1, 0.2, 0.3, 0.4, 0.5]
     assert _tree_sum(vals) == pytest.approx(sum(vals))
     assert _tree_sum([2.5]) == 2.5
+
+
+def test_large_index_search_runs_the_query_once(searcher, monkeypatch):
+    # Whoosh's Results.__len__ re-runs the whole query unscored when the length is not
+    # exact; on an index above the exact-count threshold nothing may take that path
+    from whoosh.searching import Searcher as WhooshSearcher
+
+    calls = []
+    orig = WhooshSearcher.docs_for_query
+
+    def counting(self, *a, **k):
+        calls.append(1)
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(WhooshSearcher, "docs_for_query", counting)
+    monkeypatch.setattr(searcher_mod, "EXACT_TOTAL_MAX_DOCS", 0)
+    for text in QUERIES:
+        searcher.search(text, limit=1, snippets=False, settings=RankingSettings(proximity_depth=1))
+    assert calls == []
