@@ -392,6 +392,12 @@ class CoordQuery(_wq.Query):
         return max((q.estimate_min_size(ixreader) for q in self.subqueries), default=0)
 
     def matcher(self, searcher, context=None):
+        # needs_current: Whoosh then builds each word's Or as a tree of UnionMatchers, whose
+        # max_quality() bounds the word's score (the sum of its parts). Without it, on an
+        # index of up to 5,000 documents Whoosh preloads an ArrayUnionMatcher, whose
+        # max_quality() is the largest part alone: no bound for MaxScore.
+        if context is not None:
+            context = context.set(needs_current=True)
         subs = []
         for q in self.subqueries:
             m = q.matcher(searcher, context)
@@ -516,6 +522,8 @@ class CoordMatcher(_wm.Matcher):
         self.ids = [m.id() if m.is_active() else None for m in atoms]
         self.wids = [self._word_id(w) for w in range(len(exprs))]
         self.essential = [True] * len(exprs)
+        self._minq = 0.0
+        self._mq: list = []
         self._find()
 
     def _word_id(self, w: int):
@@ -608,6 +616,9 @@ class CoordMatcher(_wm.Matcher):
             return self if self.is_active() else _wm.NullMatcher()
         wids = self.wids
         mq = [self._word_max_quality(w) if wids[w] is not None else 0.0 for w in range(len(wids))]
+        # for score(): the collector keeps only scores above minquality, which never goes down
+        self._minq = minquality
+        self._mq = mq
         order = sorted(range(len(wids)), key=lambda w: mq[w])
         essential = [True] * len(wids)
         coord = self.power and self.n > 1
@@ -636,31 +647,62 @@ class CoordMatcher(_wm.Matcher):
     def spans(self):
         return []
 
+    def _word_score(self, w: int, cur: int) -> float:
+        ids = self.ids
+        on = [k for k in self.word_atoms[w] if ids[k] == cur]
+        if len(on) == 1:
+            k = on[0]
+            v = self.atoms[k].score()
+            for b in self.boosts[k]:
+                v = v * b
+            return v
+        return _expr_score(self.exprs[w], self.atoms, ids, cur)
+
     def score(self) -> float:
         cur = self._id
-        atoms, ids, wids, exprs = self.atoms, self.ids, self.wids, self.exprs
+        wids = self.wids
+        nw = len(self.exprs)
+        vals: list = [None] * nw
+        essential = self.essential
+        if self._minq and not all(essential):
+            # MaxScore at scoring time: score the essential words first; if even the
+            # non-essential ones at their maximum cannot lift the document above the
+            # collector's threshold, stop there and return that bound (the collector drops
+            # the document, as it would drop its true score, which is lower still)
+            part, matched, rest, nrest = 0.0, 0, 0.0, 0
+            for w in range(nw):
+                if essential[w]:
+                    if wids[w] == cur:
+                        vals[w] = v = self._word_score(w, cur)
+                        part += v
+                        matched += 1
+                elif wids[w] is not None:
+                    rest += self._mq[w]
+                    nrest += 1
+            bound = part + rest
+            if self.power and self.n > 1:
+                bound *= ((matched + nrest) / self.n) ** self.power
+            bound *= self.boost
+            if bound <= self._minq:
+                return bound
         total = 0.0
         matched = 0
-        for w in range(len(exprs)):
-            i = wids[w]
-            if i is None:
-                continue
-            if i < cur:
-                self._skip_word(w, cur)
+        for w in range(nw):
+            v = vals[w]
+            if v is None:
                 i = wids[w]
                 if i is None:
                     continue
-            if i == cur:
-                on = [k for k in self.word_atoms[w] if ids[k] == cur]
-                if len(on) == 1:
-                    k = on[0]
-                    v = atoms[k].score()
-                    for b in self.boosts[k]:
-                        v = v * b
-                else:
-                    v = _expr_score(exprs[w], atoms, ids, cur)
-                total += v
-                matched += 1
+                if i < cur:
+                    self._skip_word(w, cur)
+                    i = wids[w]
+                    if i is None:
+                        continue
+                if i != cur:
+                    continue
+                v = self._word_score(w, cur)
+            total += v
+            matched += 1
         if self.power and self.n > 1:
             total *= (matched / self.n) ** self.power
         return total * self.boost

@@ -57,20 +57,23 @@ def test_rescoring_changes_scores(searcher):
     assert on.hits[0].score > off.hits[0].score
 
 
+PRUNING_SETTINGS = {
+    "default": RankingSettings(proximity=False),
+    "bm25": RankingSettings(proximity=False, shared_idf=False),
+    "bm25f": RankingSettings(proximity=False, bm25f=True),
+    "and": RankingSettings(proximity=False, operator="and"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRUNING_SETTINGS))
 @pytest.mark.parametrize("limit", [1, 2, 3, 5])
 @pytest.mark.parametrize("text", QUERIES)
-def test_pruned_top_k_equals_unpruned(searcher, text, limit):
-    # depth = limit: the smallest candidate set; the hits must be those of a full scoring
-    # followed by the same re-scoring
-    full = searcher.search(
-        text, limit=1000, snippets=False, settings=RankingSettings(proximity=False)
-    )
-    top = searcher.search(
-        text,
-        limit=limit,
-        snippets=False,
-        settings=RankingSettings(proximity=False, proximity_depth=1),
-    )
+def test_pruned_top_k_equals_unpruned(searcher, text, limit, name):
+    # top-k search skips documents (MaxScore) once the heap is full: the hits must be those
+    # of scoring every match
+    st = PRUNING_SETTINGS[name]
+    full = searcher.search(text, limit=1000, snippets=False, settings=st)
+    top = searcher.search(text, limit=limit, snippets=False, settings=st)
     _same(_pairs(top), _pairs(full)[:limit])
 
 
