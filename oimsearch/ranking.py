@@ -16,6 +16,7 @@ can measure what each one buys.
 from __future__ import annotations
 
 import weakref
+from bisect import bisect_left
 from dataclasses import asdict, dataclass, fields
 from math import log
 
@@ -719,8 +720,6 @@ class CoordMatcher(_wm.Matcher):
 
 def _in_order_near(plists: list, slop: int) -> bool:
     """True if p1 < p2 < ... with p_i in plists[i] and 1 <= p_(i+1) - p_i <= slop."""
-    from bisect import bisect_left
-
     ends = plists[0]
     for nxt in plists[1:]:
         new = []
@@ -742,16 +741,21 @@ def _tree_sum(vals: list) -> float:
     return _tree_sum(vals[:h]) + _tree_sum(vals[h:])
 
 
+def proximity_fields(settings: RankingSettings) -> tuple:
+    """(field, boost) of the proximity bonus: the body, and the title with its weight."""
+    return (
+        ("body", settings.proximity_boost),
+        ("title", settings.proximity_boost * settings.title_boost),
+    )
+
+
 def proximity_bonus(searcher, docnums, stems: list, settings: RankingSettings) -> dict:
     """Global docnum -> proximity bonus, for the documents of ``docnums`` that have one."""
     out: dict = {}
     if not docnums or len(stems) < 2:
         return out
     want = sorted(set(docnums))
-    fields_ = (
-        ("body", settings.proximity_boost),
-        ("title", settings.proximity_boost * settings.title_boost),
-    )
+    fields_ = proximity_fields(settings)
     slop = settings.proximity_slop
     for sub, offset in searcher.leaf_searchers():
         reader = sub.reader()

@@ -442,10 +442,8 @@ def _expand(node, ctx: _Ctx):
     raise QuerySyntaxError(f"unsupported query element: {node!r}")
 
 
-def _proximity(ctx: _Ctx):
-    """Optional phrase-with-slop clause rewarding documents where the words are close."""
-    from whoosh import query as Q
-
+def _proximity_stems(ctx: _Ctx) -> list[str] | None:
+    """The query's stems, in order, when the proximity bonus applies (2 to 8 of them)."""
     s = ctx.settings
     stems = []
     for _surface, st in ctx.words:
@@ -454,15 +452,17 @@ def _proximity(ctx: _Ctx):
                 stems.append(t)
     if not s.proximity or len(stems) < 2 or len(stems) > 8:
         return None
-    if s.proximity_depth > 0:
-        return stems  # re-scored after the search (see _run)
+    return stems
+
+
+def _proximity_clause(stems: list[str], s: RankingSettings):
+    """``proximity_depth=0``: the bonus as a phrase-with-slop clause over every match."""
+    from whoosh import query as Q
+
+    from oimsearch.ranking import proximity_fields
+
     return Q.Or(
-        [
-            Q.Phrase("body", stems, slop=s.proximity_slop, boost=s.proximity_boost),
-            Q.Phrase(
-                "title", stems, slop=s.proximity_slop, boost=s.proximity_boost * s.title_boost
-            ),
-        ]
+        [Q.Phrase(f, stems, slop=s.proximity_slop, boost=b) for f, b in proximity_fields(s)]
     )
 
 
@@ -553,9 +553,9 @@ class Searcher:
             if extra:
                 q = Q.Or([q, *extra])
         if s.proximity_depth <= 0:
-            prox = _proximity(ctx)
-            if prox is not None:
-                q = Q.AndMaybe(q, prox)
+            stems = _proximity_stems(ctx)
+            if stems:
+                q = Q.AndMaybe(q, _proximity_clause(stems, s))
         return q, ctx
 
     def _long_forms(self, stems: set) -> dict:
@@ -697,7 +697,8 @@ class Searcher:
     def _run(self, srch, q, flt, limit, offset, ctx: _Ctx, snippets: bool):
         want = offset + limit
         s = ctx.settings
-        stems = _proximity(ctx) if s.proximity_depth > 0 else None
+        # the proximity bonus re-scores the top `proximity_depth` documents (see ranking.py)
+        stems = _proximity_stems(ctx) if s.proximity_depth > 0 else None
         depth = max(want, s.proximity_depth) if stems else max(want, 1)
         collector = srch.collector(limit=depth, filter=flt)
         srch.search_with_collector(q, collector)
