@@ -995,6 +995,19 @@ def _traced(surface: str, exact: bool):
     return traced
 
 
+def token_spans(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, surface)`` of each token, as the tokenizer finds them (raw offsets)."""
+    for m in _TOKEN_RE.finditer(text):
+        yield m.start(), m.end(), m.group()
+
+
+def traced_terms(surface: str, exact: bool = False) -> tuple[list[str], bool]:
+    """The index terms of one token's surface (stop words left out), and whether an article
+    was elided from it: :func:`token_rows` for a single token."""
+    _steps, parts, elided = _traced(surface, exact)
+    return [term for term, step in parts if term and step != "stopped"], elided
+
+
 def token_rows(text: str, exact: bool = False) -> Iterator[tuple[int, int, str, str | None, bool]]:
     """The rows of :func:`explain` as ``(start, end, surface, term, elided)`` tuples (``term``
     None where explain's is; ``elided``: an article was elided from the token), without

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -139,7 +138,7 @@ def write_manifest(index_dir: str | os.PathLike, m: Manifest) -> None:
     data = json.dumps(asdict(m), ensure_ascii=False, indent=1, sort_keys=True)
     try:
         # not mkstemp: its mode 0600 would keep other users from querying the index
-        tmp = d / f".oimsearch-{os.getpid()}-{secrets.token_hex(4)}.json"
+        tmp = d / f".oimsearch-{os.getpid()}-{os.urandom(4).hex()}.json"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:

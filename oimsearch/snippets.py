@@ -42,72 +42,63 @@ class MatchSpec:
     stems: set[str] = field(default_factory=set)
     exact: set[str] = field(default_factory=set)
     prefixes: set[str] = field(default_factory=set)
+    # surface -> what _surface_hit says, shared by the fields and hits of one search (with
+    # the terms it was computed for: emptied if they change)
+    seen: dict = field(default_factory=dict, repr=False, compare=False)
+    seen_for: tuple = field(default=(), repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.stems or self.exact or self.prefixes)
 
 
-def token_terms(text: str, exact: bool = True):
-    """(start, end, surface, stemmed terms, exact terms) for each token of ``text``.
+def _surface_hit(surface: str, spec: MatchSpec) -> tuple[str, int] | None:
+    """The query term a token with this surface matches, and how many leading characters an
+    elided article takes (``l’OIM``: highlight ``OIM``); None if it matches nothing."""
+    from oimsearch.analysis import fold_fragment, traced_terms
 
-    ``exact=False`` skips the exact-chain pass (its terms then come back empty).
-    """
-    from oimsearch.analysis import token_rows
-
-    by_span: dict[tuple[int, int], list] = {}
-    order: list[tuple[int, int]] = []
-    elided: dict[tuple[int, int], int] = {}
-    for start, end, surface, term, was_elided in token_rows(text):
-        key = (start, end)
-        if key not in by_span:
-            by_span[key] = [surface, [], []]
-            order.append(key)
-        if term:
-            by_span[key][1].append(term)
-        if was_elided:
-            m = _APOS.search(surface)
-            if m:
-                elided[key] = m.end()
-    for start, end, surface, term, _elided in token_rows(text, exact=True) if exact else ():
-        key = (start, end)
-        if key not in by_span:
-            by_span[key] = [surface, [], []]
-            order.append(key)
-        if term:
-            by_span[key][2].append(term)
-    for key in order:
-        surface, stems, exact = by_span[key]
-        cut = elided.get(key, 0)
-        # highlight OIM, not the elided article, in l’OIM
-        yield key[0] + cut, key[1], surface[cut:], stems, exact
+    stems, elided = traced_terms(surface, exact=False)
+    hit = next((t for t in stems if t in spec.stems), None)
+    if hit is None and spec.exact:
+        exact, _ = traced_terms(surface, exact=True)
+        hit = next((t for t in exact if t in spec.exact), None)
+    if hit is None and spec.prefixes:
+        folded = fold_fragment(surface)
+        hit = next((p for p in spec.prefixes if folded.startswith(p)), None)
+    if hit is None:
+        return None
+    cut = 0
+    if elided:
+        m = _APOS.search(surface)
+        if m:
+            cut = m.end()
+    return hit, cut
 
 
 def find_matches(text: str, spec: MatchSpec) -> list[tuple[int, int, str]]:
-    """(start, end, term) of every token of ``text`` that the query matched."""
-    from oimsearch.analysis import fold_fragment
+    """(start, end, term) of every token of ``text`` that the query matched.
 
-    out = []
+    Tokens are the analyzer's (its tokenizer regex on the raw text, so offsets are raw);
+    each distinct surface is analysed once per spec: every hit's whole body is scanned, and
+    the words of a language repeat.
+    """
+    from oimsearch.analysis import token_spans
+
+    out: list[tuple[int, int, str]] = []
     if not text or not spec:
         return out
-    for start, end, surface, stems, exact in token_terms(text, exact=bool(spec.exact)):
-        hit = None
-        for t in stems:
-            if t in spec.stems:
-                hit = t
-                break
-        if hit is None:
-            for t in exact:
-                if t in spec.exact:
-                    hit = t
-                    break
-        if hit is None and spec.prefixes:
-            folded = fold_fragment(surface)
-            for p in spec.prefixes:
-                if folded.startswith(p):
-                    hit = p
-                    break
-        if hit is not None:
-            out.append((start, end, hit))
+    key = (frozenset(spec.stems), frozenset(spec.exact), frozenset(spec.prefixes))
+    if spec.seen_for != key:
+        spec.seen.clear()
+        spec.seen_for = key
+    seen = spec.seen
+    for start, end, surface in token_spans(text):
+        try:
+            r = seen[surface]
+        except KeyError:
+            r = seen[surface] = _surface_hit(surface, spec)
+        if r is not None:
+            hit, cut = r
+            out.append((start + cut, end, hit))
     return out
 
 

@@ -243,3 +243,17 @@ def test_prefix_absent_from_titles_on_a_large_index(tmp_path, monkeypatch):
         res = s.search("réfugi*", limit=2)
     assert len(res.hits) == 2
     assert res.total >= 2 and res.total_relation == "gte"
+
+
+def test_snippet_matches_follow_spec_changes():
+    """find_matches caches per surface; a spec whose terms change must not reuse old answers."""
+    from oimsearch.analysis import terms
+    from oimsearch.snippets import MatchSpec, find_matches
+
+    text = "Les migrants et l’OIM. Les réfugiés."
+    spec = MatchSpec(stems=set(terms("migrants")))
+    assert [text[s:e] for s, e, _ in find_matches(text, spec)] == ["migrants"]
+    spec.stems |= set(terms("oim"))
+    assert [text[s:e] for s, e, _ in find_matches(text, spec)] == ["migrants", "OIM"]
+    spec.stems = set(terms("réfugié"))
+    assert [text[s:e] for s, e, _ in find_matches(text, spec)] == ["réfugiés"]
