@@ -319,8 +319,8 @@ def reindex_no_change(source: str, index_dir: str) -> dict:
 
 
 def cli_build(source: str, index_dir: str) -> dict:
-    """The real ``oimsearch index SOURCE --rebuild`` as a fresh process: wall time and the peak
-    RSS of its process tree (``wait4``: the largest of the process and its writer
+    """The real ``oimsearch index SOURCE --rebuild`` as a fresh process: wall time and the
+    largest peak RSS among its processes (``wait4``'s ``ru_maxrss``: the process and its writer
     sub-processes), i.e. what a user's build costs, without the harness worker's memory (the
     worker holds the corpus, and writer sub-processes forked from it count those pages too)."""
     cmd = oimsearch_cli() + ["index", source, "--index", index_dir, "--rebuild", "--quiet"]
@@ -965,8 +965,8 @@ def render(results: dict) -> str:
         cb = ours.get("cli_build") or {}
         if cb:
             notes.append(
-                "`oimsearch index --rebuild` run as a user would (a fresh process): %.1f s, peak RSS "
-                "of its process tree %.0f MB" % (cb["wall_s"], cb["peak_rss_mb"])
+                "`oimsearch index --rebuild` run as a user would (a fresh process): %.1f s, largest "
+                "peak RSS of its processes %.0f MB" % (cb["wall_s"], cb["peak_rss_mb"])
             )
         if ri:
             notes.append(
