@@ -324,14 +324,17 @@ def cli_build(source: str, index_dir: str) -> dict:
     sub-processes), i.e. what a user's build costs, without the harness worker's memory (the
     worker holds the corpus, and writer sub-processes forked from it count those pages too)."""
     cmd = oimsearch_cli() + ["index", source, "--index", index_dir, "--rebuild", "--quiet"]
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO_DIR)
-    _pid, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    err = p.stderr.read().decode("utf-8", "replace") if p.stderr else ""
-    if p.returncode != 0:
-        raise RuntimeError("%s failed (exit %d): %s" % (cmd[:3], p.returncode, err.strip()[-1500:]))
+    # stderr to a file, not a pipe: nobody reads a pipe until wait4 returns
+    with tempfile.TemporaryFile() as errf:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errf, cwd=REPO_DIR)
+        _pid, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = code = os.waitstatus_to_exitcode(status)
+        errf.seek(0)
+        err = errf.read().decode("utf-8", "replace")
+    if code != 0:
+        raise RuntimeError("%s failed (exit %d): %s" % (cmd[:3], code, err.strip()[-1500:]))
     shutil.rmtree(index_dir, ignore_errors=True)
     return {
         "command": " ".join(cmd),

@@ -1003,23 +1003,9 @@ def token_spans(text: str) -> Iterator[tuple[int, int, str]]:
 
 def traced_terms(surface: str, exact: bool = False) -> tuple[list[str], bool]:
     """The index terms of one token's surface (stop words left out), and whether an article
-    was elided from it: :func:`token_rows` for a single token."""
+    was elided from it: the terms :func:`explain` reports for a token with this surface."""
     _steps, parts, elided = _traced(surface, exact)
     return [term for term, step in parts if term and step != "stopped"], elided
-
-
-def token_rows(text: str, exact: bool = False) -> Iterator[tuple[int, int, str, str | None, bool]]:
-    """The rows of :func:`explain` as ``(start, end, surface, term, elided)`` tuples (``term``
-    None where explain's is; ``elided``: an article was elided from the token), without
-    building the reports: what snippets need, on every hit's whole body."""
-    for t in FrenchTokenizer()(text, chars=True):
-        start, end, surface = t.startchar, t.endchar, t.text
-        _steps, parts, elided = _traced(surface, exact)
-        if not parts:
-            yield start, end, surface, None, elided
-            continue
-        for term, step in parts:
-            yield start, end, surface, (None if step == "stopped" else term), elided
 
 
 def explain(text: str, exact: bool = False) -> list[TokenReport]:

@@ -640,8 +640,9 @@ def test_filter_accepts_other_token_streams() -> None:
 
 
 @pytest.mark.parametrize("exact", [False, True])
-def test_token_rows_are_explain_rows(exact):
-    from oimsearch.analysis import explain, token_rows
+def test_token_spans_and_traced_terms_are_explain_rows(exact):
+    """The snippet path (token_spans + traced_terms per surface) analyses like explain()."""
+    from oimsearch.analysis import explain, token_spans, traced_terms
 
     texts = [
         "L’OIM et l'Organisation internationale pour les migrations (OIM) : ½ tonne, 1,024 km.",
@@ -650,8 +651,12 @@ def test_token_rows_are_explain_rows(exact):
         "",
     ]
     for text in texts:
-        rows = [
-            (r.start, r.end, r.surface, r.term, any(s.startswith("elided") for s in r.steps))
-            for r in explain(text, exact=exact)
-        ]
-        assert list(token_rows(text, exact=exact)) == rows
+        rows: dict[tuple[int, int, str], list] = {}
+        for r in explain(text, exact=exact):
+            row = rows.setdefault((r.start, r.end, r.surface), [[], False])
+            if r.term:
+                row[0].append(r.term)
+            row[1] = row[1] or any(s.startswith("elided") for s in r.steps)
+        assert list(token_spans(text)) == list(rows)
+        for (_start, _end, surface), (want, elided) in rows.items():
+            assert traced_terms(surface, exact=exact) == (want, elided)

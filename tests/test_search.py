@@ -257,3 +257,12 @@ def test_snippet_matches_follow_spec_changes():
     assert [text[s:e] for s, e, _ in find_matches(text, spec)] == ["migrants", "OIM"]
     spec.stems = set(terms("réfugié"))
     assert [text[s:e] for s, e, _ in find_matches(text, spec)] == ["réfugiés"]
+
+
+def test_prefix_highlight_skips_the_elided_article():
+    """`organ*` highlights Organisation in l’Organisation (the word, not the article)."""
+    from oimsearch.snippets import MatchSpec, find_matches
+
+    text = "Le rôle de l’Organisation et d'organismes."
+    spans = [text[s:e] for s, e, _ in find_matches(text, MatchSpec(prefixes={"organ"}))]
+    assert spans == ["Organisation", "organismes"]
