@@ -493,11 +493,14 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
     id_owner: dict[str, str] = {}
     if not creating:
         with ix.reader() as reader:
-            src_col = reader.column_reader("src") if reader.has_column("src") else None
-            stamp_col = reader.column_reader("stamp") if reader.has_column("stamp") else None
-            id_col = reader.column_reader("id") if reader.has_column("id") else None
-            if src_col is not None and id_col is not None:
-                for docnum in reader.all_doc_ids():
+            # segment by segment (see _index_facts)
+            for sub, _offset in reader.leaf_readers():
+                src_col = sub.column_reader("src") if sub.has_column("src") else None
+                stamp_col = sub.column_reader("stamp") if sub.has_column("stamp") else None
+                id_col = sub.column_reader("id") if sub.has_column("id") else None
+                if src_col is None or id_col is None:
+                    continue
+                for docnum in sub.all_doc_ids():
                     key = src_col[docnum]
                     did = id_col[docnum]
                     stamp = stamp_col[docnum] if stamp_col is not None else b""
@@ -739,6 +742,8 @@ def _add(writer, doc, f, key: str, stamp: bytes, digest: str) -> None:
         "body_exact": body,
         "hash": digest,
     }
+    if "body_pos" in writer.schema:  # (not in an index built before it)
+        fields["body_pos"] = body
     if doc.place:
         fields["place"] = doc.place
         pk = _fold_place(doc.place)
@@ -761,12 +766,16 @@ def _index_facts(ix) -> tuple[dict[str, list[str]], int]:
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     sources_seen = set()
     with ix.reader() as reader:
-        acr_col = reader.column_reader("acronyms") if reader.has_column("acronyms") else None
-        src_col = reader.column_reader("src") if reader.has_column("src") else None
-        for docnum in reader.all_doc_ids():
-            if src_col is not None:
-                sources_seen.add(src_col[docnum])
-            if acr_col is not None:
-                for acr, long_form in acr_col[docnum] or ():
-                    counts[acr][long_form] += 1
+        # segment by segment: a segment none of whose documents defines an acronym has no
+        # acronyms column, and Whoosh's multi-segment column reader then maps the later
+        # segments' documents onto the wrong segment (IndexError)
+        for sub, _offset in reader.leaf_readers():
+            acr_col = sub.column_reader("acronyms") if sub.has_column("acronyms") else None
+            src_col = sub.column_reader("src") if sub.has_column("src") else None
+            for docnum in sub.all_doc_ids():
+                if src_col is not None:
+                    sources_seen.add(src_col[docnum])
+                if acr_col is not None:
+                    for acr, long_form in acr_col[docnum] or ():
+                        counts[acr][long_form] += 1
     return acro.select(counts), len(sources_seen)

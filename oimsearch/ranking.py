@@ -23,10 +23,13 @@ from math import log
 from whoosh import scoring
 from whoosh.scoring import BM25FScorer, WeightingModel, WeightScorer
 
+from oimsearch.schema import positions_field
+
 # Fields whose IDF is shared: each field maps to the group it belongs to.
 FIELD_GROUPS = {
     "title": ("title", "body"),
     "body": ("title", "body"),
+    "body_pos": ("title", "body"),  # the body's positions (phrases, proximity)
     "title_exact": ("title_exact", "body_exact"),
     "body_exact": ("title_exact", "body_exact"),
 }
@@ -133,17 +136,12 @@ class SharedIdfBM25(WeightingModel):
 _LENGTH_BYTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _length_getter(searcher, fieldname: str, slow):
-    """A faster ``slow`` (``lambda d: searcher.doc_field_length(d, fieldname, 1)``).
-
-    Whoosh decodes one length byte per call through five method calls; here the segment's
-    length column (one byte per document) is read once as ``bytes`` and decoded with Whoosh's
-    own table. Any case this does not cover (no column, a zero byte, a document past the
-    column) goes to ``slow``, so the values are always Whoosh's.
-    """
+def length_bytes(searcher, fieldname: str):
+    """The segment's length column of ``fieldname`` as ``bytes`` (one byte a document), read
+    once per segment, and Whoosh's byte-to-length table; None when this codec has no such
+    column (another Whoosh version or codec)."""
     try:
         from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
-        from whoosh.util.numeric import byte_to_length
 
         perdoc = searcher.reader()._perdoc
         per_field = _LENGTH_BYTES.get(perdoc)
@@ -153,11 +151,32 @@ def _length_getter(searcher, fieldname: str, slow):
         if lens is None:
             col = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
             if col is None or col._fixedlen != 1 or col._typecode != "B":
-                return slow
+                return None
             lens = per_field[fieldname] = col._dbfile.get(col._basepos, col._count)
     except Exception:  # another codec or Whoosh version: Whoosh's own path
+        return None
+    if not _BYTE_LENGTHS:
+        from whoosh.util.numeric import byte_to_length
+
+        _BYTE_LENGTHS.extend(byte_to_length(i) for i in range(256))
+    return lens, _BYTE_LENGTHS
+
+
+_BYTE_LENGTHS: list = []  # Whoosh's length byte -> length, filled on first use
+
+
+def _length_getter(searcher, fieldname: str, slow):
+    """A faster ``slow`` (``lambda d: searcher.doc_field_length(d, fieldname, 1)``).
+
+    Whoosh decodes one length byte per call through five method calls; here the segment's
+    length column (one byte per document) is read once as ``bytes`` and decoded with Whoosh's
+    own table. Any case this does not cover (no column, a zero byte, a document past the
+    column) goes to ``slow``, so the values are always Whoosh's.
+    """
+    found = length_bytes(searcher, fieldname)
+    if found is None:
         return slow
-    table = [byte_to_length(i) for i in range(256)]
+    lens, table = found
     n = len(lens)
 
     def dfl(docid: int):
@@ -167,6 +186,7 @@ def _length_getter(searcher, fieldname: str, slow):
                 return table[b]
         return slow(docid)
 
+    dfl.lengths = (lens, table, slow)  # for term-at-a-time scoring (oimsearch.topk)
     return dfl
 
 
@@ -768,6 +788,7 @@ def proximity_bonus(searcher, docnums, stems: list, settings: RankingSettings) -
             continue
         per_field = []
         for f, boost in fields_:
+            f = positions_field(reader.schema, f)
             if f not in reader.schema:
                 continue
             ms = []

@@ -25,7 +25,7 @@ from oimsearch.errors import (
     UsageError,
 )
 from oimsearch.ranking import CoordQuery, RankingSettings, WordQuery, make_weighting
-from oimsearch.schema import check_analyzer, read_manifest, resolve_index_dir
+from oimsearch.schema import check_analyzer, positions_field, read_manifest, resolve_index_dir
 from oimsearch.snippets import MatchSpec, Snippet, make_snippets, whole_field
 
 MAX_QUERY_CHARS = 4000
@@ -319,7 +319,8 @@ def _word_query(surface: str, fields: tuple[str, ...], ctx: _Ctx):
                     ctx.acronym_hits.setdefault(surface, []).append(form)
                     ctx.spec.stems.update(fstems)
                     for f in fields:
-                        clauses.append(Q.Phrase(f, fstems, boost=_boost(f, s) * s.acronym_boost))
+                        pf = positions_field(ctx.searcher.schema, f)
+                        clauses.append(Q.Phrase(pf, fstems, boost=_boost(f, s) * s.acronym_boost))
     if not clauses:
         return None
     if len(clauses) == 1:
@@ -360,7 +361,13 @@ def _expand(node, ctx: _Ctx):
         ctx.spec.stems.update(stems)
         if len(stems) == 1:
             return Q.Or([Q.Term(f, stems[0], boost=_boost(f, s)) for f in fields])
-        return Q.Or([Q.Phrase(f, stems, slop=node.slop, boost=_boost(f, s)) for f in fields])
+        schema = ctx.searcher.schema
+        return Q.Or(
+            [
+                Q.Phrase(positions_field(schema, f), stems, slop=node.slop, boost=_boost(f, s))
+                for f in fields
+            ]
+        )
     if isinstance(node, Q.Prefix):
         frag = fold_fragment(node.text)
         if len(frag) < MIN_PREFIX:
@@ -455,14 +462,17 @@ def _proximity_stems(ctx: _Ctx) -> list[str] | None:
     return stems
 
 
-def _proximity_clause(stems: list[str], s: RankingSettings):
+def _proximity_clause(stems: list[str], s: RankingSettings, schema):
     """``proximity_depth=0``: the bonus as a phrase-with-slop clause over every match."""
     from whoosh import query as Q
 
     from oimsearch.ranking import proximity_fields
 
     return Q.Or(
-        [Q.Phrase(f, stems, slop=s.proximity_slop, boost=b) for f, b in proximity_fields(s)]
+        [
+            Q.Phrase(positions_field(schema, f), stems, slop=s.proximity_slop, boost=b)
+            for f, b in proximity_fields(s)
+        ]
     )
 
 
@@ -472,6 +482,9 @@ def _proximity_clause(stems: list[str], s: RankingSettings):
 
 class Searcher:
     """An open index, ready for many queries (the CLI opens one per command)."""
+
+    # word queries are scored term at a time (oimsearch.topk); False: Whoosh's collector
+    term_at_a_time = True
 
     def __init__(self, index_dir: str | os.PathLike, settings: RankingSettings | None = None):
         from whoosh import index as windex
@@ -555,7 +568,7 @@ class Searcher:
         if s.proximity_depth <= 0:
             stems = _proximity_stems(ctx)
             if stems:
-                q = Q.AndMaybe(q, _proximity_clause(stems, s))
+                q = Q.AndMaybe(q, _proximity_clause(stems, s, self.searcher.schema))
         return q, ctx
 
     def _long_forms(self, stems: set) -> dict:
@@ -700,33 +713,16 @@ class Searcher:
         # the proximity bonus re-scores the top `proximity_depth` documents (see ranking.py)
         stems = _proximity_stems(ctx) if s.proximity_depth > 0 else None
         depth = max(want, s.proximity_depth) if stems else max(want, 1)
-        collector = srch.collector(limit=depth, filter=flt)
-        srch.search_with_collector(q, collector)
-        results = collector.results()
-        # (score, docnum), best first; not list(results): list() asks len(), and a Whoosh
-        # Results whose length is not exact counts it by running the whole query again
-        pairs = [(sc, d) for sc, d in results.top_n]
-        top = collector
-        while hasattr(top, "child"):  # the filter wraps the top-k collector
-            top = top.child
-        # Once the top-k heap is full, the matchers may skip documents that cannot enter it
-        # (MaxScore in CoordMatcher, Whoosh's union rewrites): the count is then a lower bound,
-        # whatever Whoosh's has_exact_length() says.
-        pruned = bool(getattr(top, "minscore", 0))
-        if results.has_exact_length() and not pruned:
-            total, relation = len(results), "eq"
-        elif self.searcher.doc_count_all() <= EXACT_TOTAL_MAX_DOCS:
-            counted = srch.search(q, limit=None, filter=flt, scored=False)
-            total, relation = len(counted), "eq"
+        found = None
+        if self.term_at_a_time:
+            from oimsearch.topk import top_docs
+
+            found = top_docs(srch, q, depth, flt)
+        if found is not None:
+            pairs, total = found
+            relation = "eq"
         else:
-            try:
-                estimate = results.estimated_min_length()
-            except ValueError:
-                # Whoosh's prefix/wildcard estimate takes min() over the field's expansions
-                # and fails when one field has none (e.g. `réfugi*` in no title)
-                estimate = 0
-            total = max(estimate, len(pairs))
-            relation = "gte"
+            pairs, total, relation = self._collect(srch, q, flt, depth)
         if stems:
             from oimsearch.ranking import proximity_bonus
 
@@ -753,6 +749,34 @@ class Searcher:
                 _attach_snippets(hit, stored, ctx.spec)
             hits.append(hit)
         return hits, total, relation
+
+    def _collect(self, srch, q, flt, depth: int):
+        """Whoosh's collector: the best (score, docnum) pairs, the total, "eq" or "gte"."""
+        collector = srch.collector(limit=depth, filter=flt)
+        srch.search_with_collector(q, collector)
+        results = collector.results()
+        # (score, docnum), best first; not list(results): list() asks len(), and a Whoosh
+        # Results whose length is not exact counts it by running the whole query again
+        pairs = [(sc, d) for sc, d in results.top_n]
+        top = collector
+        while hasattr(top, "child"):  # the filter wraps the top-k collector
+            top = top.child
+        # Once the top-k heap is full, the matchers may skip documents that cannot enter it
+        # (MaxScore in CoordMatcher, Whoosh's union rewrites): the count is then a lower bound,
+        # whatever Whoosh's has_exact_length() says.
+        pruned = bool(getattr(top, "minscore", 0))
+        if results.has_exact_length() and not pruned:
+            return pairs, len(results), "eq"
+        if self.searcher.doc_count_all() <= EXACT_TOTAL_MAX_DOCS:
+            counted = srch.search(q, limit=None, filter=flt, scored=False)
+            return pairs, len(counted), "eq"
+        try:
+            estimate = results.estimated_min_length()
+        except ValueError:
+            # Whoosh's prefix/wildcard estimate takes min() over the field's expansions
+            # and fails when one field has none (e.g. `réfugi*` in no title)
+            estimate = 0
+        return pairs, max(estimate, len(pairs)), "gte"
 
     # ---- did you mean -------------------------------------------------------------
 

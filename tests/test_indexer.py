@@ -182,3 +182,27 @@ def test_jsonl_corpus_format(tmp_path):
         res = s.search("asile", limit=100)
         assert res.total == 30
         assert s.document("d3").meta.get("extra") == 3
+
+
+def test_update_adding_a_segment_without_acronyms(tmp_path):
+    """A segment none of whose documents defines an acronym has no acronyms column; Whoosh's
+    multi-segment column reader then read the wrong segment (IndexError on the update)."""
+    from oimsearch.indexer import index_paths
+    from oimsearch.schema import read_manifest
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(
+        "Appel\n\nL'Organisation internationale pour les migrations (OIM) lance un appel.\n",
+        encoding="utf-8",
+    )
+    (corpus / "b.txt").write_text("Note\n\nUne note sans sigle.\n", encoding="utf-8")
+    ix = tmp_path / "ix"
+    index_paths([corpus], index_dir=ix)
+    assert "OIM" in read_manifest(ix).acronyms
+    (corpus / "b.txt").write_text("Note\n\nUne note modifiée, sans sigle.\n", encoding="utf-8")
+    (corpus / "c.txt").write_text("Autre\n\nUn texte de plus.\n", encoding="utf-8")
+    report = index_paths([corpus], index_dir=ix)
+    assert (report.added, report.updated, report.failed) == (1, 1, 0)
+    m = read_manifest(ix)
+    assert "OIM" in m.acronyms and m.documents == 3 and m.files == 3

@@ -1,0 +1,270 @@
+"""Top-k evaluation of word queries, term at a time.
+
+Whoosh scores a query document at a time: every document costs a chain of Python method calls
+through the matcher tree, whatever pruning does. For the common query (words, each one a union
+of per-field terms, :class:`~oimsearch.ranking.CoordQuery` over them) this module instead reads
+each term's posting list block by block and scores the whole block in one comprehension, then
+sums the fields and the words with dictionaries, and keeps the best documents with a heap.
+
+The scores are the floats Whoosh's matchers compute for the same query: the same formula
+(Whoosh's ``bm25``, its length byte table), the same additions and multiplications in the same
+order (the word's tree of unions and boosts, then the words in order, then the coordination
+factor). Any matcher this module does not know is walked document by document through its own
+``score()``, so any query tree under a word is scored right, only more slowly. Queries of
+another shape (AND, NOT, phrases at the top) return None: the caller uses Whoosh's collector.
+
+Every matched document is scored, so the total is exact.
+"""
+
+from __future__ import annotations
+
+from array import array
+from heapq import nlargest
+from itertools import accumulate, chain
+
+from whoosh import matching as wm
+from whoosh import query as wq
+from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.scoring import BM25FScorer
+
+from oimsearch.ranking import CoordMatcher, CoordQuery, _flatten
+
+_UNION = wm.UnionMatcher
+_WRAP = wm.WrappingMatcher
+_FILTER = wm.FilterMatcher
+
+
+def _leaf_blocks(m):
+    """(ids, weights) of each remaining block of a W3LeafMatcher (Whoosh's own decoding, with
+    the delta-coded ids summed by ``accumulate`` instead of a generator)."""
+    while m.is_active():
+        if m._data is None:
+            m._read_data()
+        ids = m._ids
+        if ids is None:
+            ids = m._data[0] if m._byteids else tuple(accumulate(m._data[0]))
+        ws = m._weights
+        if ws is None:
+            ws = m._data[1]
+            if ws is None or isinstance(ws, float):  # all 1.0, or all one value (float32)
+                ws = array("f", [1.0 if ws is None else ws]) * m._blocklength
+        i = m._i
+        yield (ids[i:], ws[i:]) if i else (ids, ws)
+        m._i = m._blocklength
+        m._next_block()
+
+
+def _bm25_leaf(m, boost: float) -> dict | None:
+    """docnum -> score * boost of a Whoosh BM25 leaf over its whole posting list (score *
+    1.0 is the score: no multiplication then), or None if ``m`` is not one whose scorer this
+    module can reproduce."""
+    if type(m) is not W3LeafMatcher:
+        return None
+    sc = m.scorer
+    if type(sc) is not BM25FScorer:
+        return None
+    lengths = getattr(sc.dfl, "lengths", None)
+    if lengths is None:
+        return None
+    lens, table, slow = lengths
+    idf, avgfl, b, k1 = sc.idf, sc.avgfl, sc.B, sc.K1
+    # bm25() of whoosh.scoring, with its length term computed once per length byte:
+    # idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
+    norm = [k1 * ((1 - b) + b * fl / avgfl) for fl in table]
+    kp1 = k1 + 1
+    n = len(lens)
+    some_zero = 0 in lens  # never for a field a document has a posting in, but be sure
+    out: dict = {}
+    for ids, ws in _leaf_blocks(m):
+        if ids[-1] < n and not (some_zero and not all(lens[d] for d in ids)):
+            pairs = zip(ids, ws, strict=True)
+            if boost == 1:
+                vals = [idf * ((tf * kp1) / (tf + norm[lens[d]])) for d, tf in pairs]
+            else:
+                vals = [idf * ((tf * kp1) / (tf + norm[lens[d]])) * boost for d, tf in pairs]
+            out.update(zip(ids, vals, strict=True))
+        else:  # a document past the column or with a zero length byte: Whoosh's own length
+            for d, tf in zip(ids, ws, strict=True):
+                fl = table[lens[d]] if d < n and lens[d] else slow(d)
+                v = idf * ((tf * kp1) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
+                out[d] = v if boost == 1 else v * boost
+    return out
+
+
+def _walk(m, boost: float) -> dict:
+    """docnum -> score * boost of any matcher, document by document."""
+    out: dict = {}
+    while m.is_active():
+        v = m.score()
+        out[m.id()] = v if boost == 1 else v * boost
+        m.next()
+    return out
+
+
+def _atom_scores(m, boost: float = 1.0) -> dict:
+    if type(m) is _FILTER and m._exclude:  # a segment with deletions wraps every posting list
+        inner = _bm25_leaf(m.child, boost)
+        if inner is not None:
+            gone = m._ids
+            return {d: v for d, v in inner.items() if d not in gone}
+    found = _bm25_leaf(m, boost)
+    return found if found is not None else _walk(m, boost)
+
+
+def _expr_scores(e, atoms) -> dict:
+    """docnum -> value of an expression of :func:`oimsearch.ranking._flatten`."""
+    if e.__class__ is int:
+        return _atom_scores(atoms[e])
+    if e[0]:  # a boost: child * boost
+        if e[1].__class__ is int:  # of a leaf: multiplied as each score is computed
+            return _atom_scores(atoms[e[1]], e[2])
+        boost = e[2]
+        return {d: v * boost for d, v in _expr_scores(e[1], atoms).items()}
+    a = _expr_scores(e[1], atoms)
+    b = _expr_scores(e[2], atoms)
+    if len(a) < len(b):  # merge the smaller into the larger, keeping a + b in that order
+        for d, v in a.items():
+            w = b.get(d)
+            b[d] = v if w is None else v + w
+        return b
+    for d, v in b.items():
+        w = a.get(d)
+        a[d] = v if w is None else w + v
+    return a
+
+
+class _TopK:
+    """The best documents seen so far: (score, global docnum) pairs, ties at the floor kept."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.items: list = []
+        # the limit-th best score once `limit` documents are in: a document scoring below it
+        # cannot enter (not even on a tie, which the docnum would break)
+        self.floor = float("-inf")
+
+    def add(self, scored: dict, offset: int) -> None:
+        if not scored or not self.limit:
+            return
+        items, limit = self.items, self.limit
+        if len(items) + len(scored) >= limit:
+            floor = nlargest(limit, chain([v for v, _d in items], scored.values()))[-1]
+            if floor > self.floor:
+                self.floor = floor
+                items = [vd for vd in items if vd[0] >= floor]
+        floor = self.floor
+        items += [(v, d + offset) for d, v in scored.items() if v >= floor]
+        self.items = items
+
+    def best(self) -> list:
+        self.items.sort(key=lambda vd: (-vd[0], vd[1]))
+        return self.items[: self.limit]
+
+
+def _coord_sum(ws: list, f: float, boost: float, docs) -> dict:
+    """docnum -> CoordMatcher.score of documents matched by exactly the words ``ws``:
+    ((0.0 + w1 + w2 + ...) * factor) * boost, the words in query order."""
+    if len(ws) == 1:
+        (a,) = ws
+        if f == 1 and boost == 1:
+            return {d: a[d] for d in docs}
+        return {d: a[d] * f * boost for d in docs}
+    if len(ws) == 2:
+        a, b = ws
+        return {d: (a[d] + b[d]) * f * boost for d in docs}
+    if len(ws) == 3:
+        a, b, c = ws
+        return {d: (a[d] + b[d] + c[d]) * f * boost for d in docs}
+    return {d: sum(w[d] for w in ws) * f * boost for d in docs}
+
+
+def _score_segment(m, top: _TopK, offset: int, allowed) -> int:
+    """Score a segment's matcher into ``top``; the number of documents it matches (within
+    ``allowed`` global docnums, when given).
+
+    A word query's documents are taken by the set of words they match, from the set with
+    the highest possible score (the words' best scores summed, times the coordination
+    factor) down; once that bound is below the floor of ``top``, no document of the
+    remaining sets can enter it, and they are only counted."""
+    if isinstance(m, CoordMatcher):
+        atoms, exprs, n, power, boost = m.atoms, m.exprs, m.n, m.power, m.boost
+    else:
+        atoms = []
+        exprs, n, power, boost = [_flatten(m, atoms)], 1, 0, 1.0
+    words = [_expr_scores(e, atoms) for e in exprs if e is not None]
+    if allowed is not None:
+        words = [{d: v for d, v in w.items() if d + offset in allowed} for w in words]
+    words = [w for w in words if w]
+    if not words:
+        return 0
+    # CoordMatcher.score: 0.0, plus each word's score on the document in word order, times
+    # (matched / n) ** power, times the boost. Scores are >= 0, so the sum of the words a
+    # document has is that sum, and it grows with each word's score: summing the words'
+    # best scores the same way bounds it.
+    coord = power and n > 1
+    factors = [(k / n) ** power if coord else 1.0 for k in range(n + 1)]
+    if len(words) == 1:
+        (a,) = words
+        f = factors[1]
+        top.add(a if f == 1 and boost == 1 else {d: v * f * boost for d, v in a.items()}, offset)
+        return len(a)
+    keys = [w.keys() for w in words]
+    if len(words) > 8:  # too many sets of words to list: score every document
+        every = set().union(*keys)
+        top.add(_all_coord(words, factors, boost, every), offset)
+        return len(every)
+    best = [max(w.values()) for w in words]
+    sets = []
+    for mask in range(1, 1 << len(words)):
+        idx = [i for i in range(len(words)) if mask >> i & 1]
+        bound = 0.0
+        for i in idx:
+            bound += best[i]
+        sets.append((bound * factors[len(idx)] * boost, idx))
+    sets.sort(key=lambda bs: -bs[0])
+    for bound, idx in sets:
+        if bound < top.floor:
+            break
+        docs = set(keys[idx[0]])
+        for i in idx[1:]:
+            docs &= keys[i]
+        for i in range(len(words)):
+            if i not in idx and docs:
+                docs -= keys[i]
+        if docs:
+            ws = [words[i] for i in idx]
+            top.add(_coord_sum(ws, factors[len(idx)], boost, docs), offset)
+    return len(set().union(*keys))
+
+
+def _all_coord(words: list, factors: list, boost: float, docs) -> dict:
+    out = {}
+    for d in docs:
+        total, k = 0.0, 0
+        for w in words:
+            v = w.get(d)
+            if v is not None:
+                total += v
+                k += 1
+        out[d] = total * factors[k] * boost
+    return out
+
+
+def top_docs(searcher, q, limit: int, flt=None):
+    """``(pairs, total)``: the ``limit`` best (score, global docnum), best first (ties by
+    docnum), and the exact number of matching documents; None when ``q`` is not a word query
+    (then Whoosh's own collector runs it)."""
+    if not isinstance(q, (CoordQuery, wq.Or, wq.Term)):
+        return None
+    allowed = searcher._filter_to_comb(flt) if flt is not None else None
+    # the context Whoosh's search_with_collector gives: the same matcher trees (on a small
+    # index a union may be an ArrayUnionMatcher, walked document by document)
+    context = searcher.context()
+    top = _TopK(limit)
+    total = 0
+    for sub, offset in searcher.leaf_searchers():
+        m = q.matcher(sub, context)
+        if not m.is_active():
+            continue
+        total += _score_segment(m, top, offset, allowed)
+    return top.best(), total

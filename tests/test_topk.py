@@ -1,0 +1,201 @@
+"""Term-at-a-time top-k (oimsearch.topk) against Whoosh's own collector, and the body's
+positions twin field (oimsearch.fields)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from whoosh import query as Q
+
+from oimsearch.ranking import CoordQuery, RankingSettings
+from oimsearch.searcher import Searcher
+from oimsearch.topk import top_docs
+
+WORD_QUERIES = [
+    "migrants",
+    "titre de séjour",
+    "réfugiés climatiques",
+    "OIM migrants retour",
+    "traite des êtres humains",
+    "RCA",
+    "RCA République centrafricaine",
+    "République centrafricaine",
+    "aide au retour volontaire",
+    "l'OIM frontex traite",
+    "migrants OR réfugiés",
+    "retour volontaire réintégration Niger Libye",
+    "migrnts séjour",
+    "réfugi*",
+    "migrants~",
+    "title:migrants",
+    '"traite des personnes"',
+    "zzzqqq",
+]
+# shapes Whoosh's collector runs (top_docs declines them)
+OTHER_QUERIES = ["migrants AND retour", "migrants -retour", "migrants NOT Niger"]
+
+
+def _reference(srch, q, limit, flt=None):
+    """Whoosh's collector over every match: (score, docnum) best first, ties by docnum."""
+    res = srch.search(q, limit=None, filter=flt)
+    pairs = sorted(((h.score, h.docnum) for h in res), key=lambda sd: (-sd[0], sd[1]))
+    return pairs[:limit], len(pairs)
+
+
+def _compare(searcher, settings, texts, limits, flt=None):
+    compared = 0
+    srch = searcher._searcher_for(settings)
+    for text in texts:
+        q, _ctx = searcher.build_query(text, settings)
+        if q is None:
+            continue
+        for limit in limits:
+            got = top_docs(srch, q, limit, flt)
+            if got is None:  # only for AND / NOT / phrase-at-the-top shapes
+                assert not isinstance(q, (CoordQuery, Q.Or, Q.Term)), text
+                continue
+            assert got == _reference(srch, q, limit, flt), (text, limit)
+            compared += bool(got[0])
+    return compared
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        RankingSettings(),
+        RankingSettings(proximity=False, acronyms=False),
+        RankingSettings(operator="and"),  # mostly And queries: the collector's
+        RankingSettings(bm25f=True),
+        RankingSettings(shared_idf=False),
+        RankingSettings(coord=0.0),
+        RankingSettings(exact=False),
+    ],
+    ids=["default", "plainish", "and", "bm25f", "bm25", "nocoord", "noexact"],
+)
+def test_top_docs_equal_whoosh_collector(searcher, settings):
+    """Same documents, same float scores, same order, and the exact count."""
+    assert _compare(searcher, settings, WORD_QUERIES, [1, 3, 10, 30, 1000]) > 10
+
+
+def test_top_docs_declines_other_shapes(searcher):
+    srch = searcher._searcher_for(searcher.settings)
+    for text in OTHER_QUERIES:
+        q, _ctx = searcher.build_query(text)
+        assert top_docs(srch, q, 10) is None, text
+
+
+def test_top_docs_with_a_filter(searcher):
+    flt = Q.Or([Q.Term("place_key", "niamey"), Q.Term("place_key", "bangui")])
+    n = _compare(searcher, searcher.settings, WORD_QUERIES[:12], [1, 5, 50], flt)
+    assert n > 3
+
+
+def test_search_same_hits_both_ways(searcher, monkeypatch):
+    """End to end (proximity bonus, ids, snippets aside): term at a time or not, the same."""
+    for text in WORD_QUERIES + OTHER_QUERIES:
+        for limit, offset in ((10, 0), (3, 2)):
+            monkeypatch.setattr(Searcher, "term_at_a_time", False)
+            a = searcher.search(text, limit=limit, offset=offset, snippets=False)
+            monkeypatch.setattr(Searcher, "term_at_a_time", True)
+            b = searcher.search(text, limit=limit, offset=offset, snippets=False)
+            assert [(h.id, h.score) for h in a.hits] == [(h.id, h.score) for h in b.hits], text
+            if a.total_relation == "eq":
+                assert b.total == a.total, text
+            else:
+                assert b.total >= a.total, text
+
+
+def test_top_docs_over_segments_with_deletions(corpus_dir, tmp_path):
+    """An update writes a second segment and deletes the changed file's old document."""
+    from oimsearch.indexer import index_paths
+
+    corpus = tmp_path / "c"
+    shutil.copytree(corpus_dir, corpus)
+    ix = tmp_path / "ix"
+    index_paths([corpus], index_dir=ix)
+    f = corpus / "communiques" / "03-niamey-retour-volontaire.txt"
+    f.write_text(f.read_text(encoding="utf-8") + "\nLes migrants de retour à Niamey.\n", "utf-8")
+    (corpus / "communiques" / "99-new.txt").write_text(
+        "Retour volontaire\n\nDes migrants rentrent au Niger avec l'aide au retour.\n", "utf-8"
+    )
+    index_paths([corpus], index_dir=ix)
+    with Searcher(ix) as s:
+        reader = s.searcher.reader()
+        assert len(list(s.searcher.leaf_searchers())) >= 2
+        assert any(r.has_deletions() for r, _off in reader.leaf_readers())
+        assert _compare(s, s.settings, WORD_QUERIES, [1, 10, 1000]) > 10
+
+
+def test_body_postings_hold_no_positions_and_body_pos_does(searcher):
+    schema = searcher.searcher.schema
+    assert not schema["body"].format.supports("positions")
+    assert schema["body_pos"].format.supports("positions")
+    assert schema["title"].format.supports("positions")
+    reader = searcher.searcher.reader()
+    body = {t for t in reader.lexicon("body")}
+    assert body and body == {t for t in reader.lexicon("body_pos")}
+    for t in list(body)[:50]:
+        assert reader.doc_frequency("body", t) == reader.doc_frequency("body_pos", t)
+    assert searcher.searcher.avg_field_length("body") == searcher.searcher.avg_field_length(
+        "body_pos"
+    )
+
+
+def test_body_fields_index_like_whoosh():
+    """BodyText gives what a Frequency field gives, BodyPositions what a Positions field
+    gives, from one analysis of the text."""
+    from whoosh.fields import TEXT
+
+    from oimsearch.analysis import stemmed_analyzer
+    from oimsearch.fields import BodyPositions, BodyText
+
+    ana = stemmed_analyzer()
+    calls = []
+
+    def counting(text, **kw):
+        calls.append(text)
+        return ana(text, **kw)
+
+    text = "L'OIM aide les migrants : les migrants rentrent, l'OIM les accompagne."
+    body, body_pos = BodyText(analyzer=counting, phrase=False), BodyPositions(analyzer=counting)
+    got_freq = sorted(body.index(text))
+    got_pos = sorted(body_pos.index(text))
+    assert len(calls) == 1
+    assert got_freq == sorted(TEXT(analyzer=ana, phrase=False).index(text))
+    assert got_pos == sorted(TEXT(analyzer=ana).index(text))
+    # another string: analysed on its own
+    assert sorted(body_pos.index(text + " Fin.")) == sorted(
+        TEXT(analyzer=ana).index(text + " Fin.")
+    )
+
+
+def test_index_with_positions_in_body_still_searches(corpus_dir, tmp_path, monkeypatch):
+    """An index built before body_pos (positions in ``body``) answers phrases, proximity and
+    acronym long forms like a new one."""
+    import oimsearch.indexer as indexer_mod
+    from oimsearch import schema as schema_mod
+
+    def old_schema():
+        from whoosh.fields import TEXT
+
+        s = schema_mod.build_schema()
+        s.remove("body")
+        s.remove("body_pos")
+        s.add("body", TEXT(analyzer=s["title"].analyzer, stored=True))
+        return s
+
+    new_ix, old_ix = tmp_path / "new", tmp_path / "old"
+    indexer_mod.index_paths([corpus_dir], index_dir=new_ix)
+    monkeypatch.setattr(indexer_mod, "build_schema", old_schema)
+    indexer_mod.index_paths([corpus_dir], index_dir=old_ix)
+    texts = ['"traite des personnes"', "traite des êtres humains", "RCA", "retour volontaire"]
+    with Searcher(new_ix) as new, Searcher(old_ix) as old:
+        assert "body_pos" not in old.searcher.schema
+        assert old.searcher.schema["body"].format.supports("positions")
+        for text in texts:
+            a = new.search(text, snippets=False)
+            b = old.search(text, snippets=False)
+            assert a.hits, text
+            assert [h.id for h in a.hits] == [h.id for h in b.hits], text
+            assert [h.score for h in a.hits] == pytest.approx([h.score for h in b.hits]), text
