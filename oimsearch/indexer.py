@@ -540,8 +540,12 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
         if new_manifest.generation != ix.latest_generation():
             # a run was killed between its commit and its manifest: finish its work
             new_manifest.acronyms, _ = _index_facts(ix)
+            new_manifest.acronym_terms = _acronym_terms(new_manifest.acronyms)
             new_manifest.generation = ix.latest_generation()
             new_manifest.updated = time.time()
+        elif new_manifest.acronyms and not new_manifest.acronym_terms:
+            # a manifest written before long forms were stored analysed
+            new_manifest.acronym_terms = _acronym_terms(new_manifest.acronyms)
         ix.close()
         new_manifest.roots = sorted(set(new_manifest.roots) | set(roots))
         new_manifest.documents = report.documents
@@ -703,6 +707,7 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
     ix2 = windex.open_dir(str(ix_dir), indexname=name)
     report.documents = ix2.doc_count()
     new_manifest.acronyms, new_manifest.files = _index_facts(ix2)
+    new_manifest.acronym_terms = _acronym_terms(new_manifest.acronyms)
     new_manifest.generation = ix2.latest_generation()
     ix2.close()
     ix.close()
@@ -758,6 +763,13 @@ def _add(writer, doc, f, key: str, stamp: bytes, digest: str) -> None:
     if found:
         fields["acronyms"] = found
     writer.add_document(**fields)
+
+
+def _acronym_terms(acronyms: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Long form -> its stemmed terms, for the manifest (see Manifest.acronym_terms)."""
+    from oimsearch.analysis import terms
+
+    return {form: terms(form) for forms in acronyms.values() for form in forms}
 
 
 def _index_facts(ix) -> tuple[dict[str, list[str]], int]:

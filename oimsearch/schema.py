@@ -81,6 +81,9 @@ class Manifest:
     created: float = 0.0
     updated: float = 0.0
     acronyms: dict[str, list[str]] = field(default_factory=dict)
+    # each long form of `acronyms`, analysed (its stemmed terms), so that a query does not
+    # analyse them all again (absent from manifests written before it)
+    acronym_terms: dict[str, list[str]] = field(default_factory=dict)
     # Whoosh TOC generation the manifest describes (an older one: a run was killed
     # between its commit and its manifest write)
     generation: int = -1

@@ -576,14 +576,18 @@ class Searcher:
 
         Only long forms whose first term is in ``stems`` are analysed and listed: any other
         cannot equal a run of the query's terms, so every run looks up the same list as in
-        the table of all long forms. First terms and analysed forms are kept per searcher,
-        so a long form is analysed at most once (most never are: a fresh process used to
-        analyse all of them, ~500 on a large corpus, for its first query).
+        the table of all long forms. The indexer stores each long form analysed in the
+        manifest; for an older manifest, first terms and analysed forms are kept per
+        searcher, so a long form is analysed at most once (a fresh process used to analyse
+        all of them, ~500 on a large corpus, for its first query).
         """
         from oimsearch.analysis import iter_terms, terms
 
         firsts = self.__dict__.setdefault("_long_form_first", {})
         full = self.__dict__.setdefault("_long_form_terms", {})
+        if not full and self.manifest.acronym_terms:  # analysed at index time
+            full.update((f, tuple(t)) for f, t in self.manifest.acronym_terms.items())
+            firsts.update((f, t[0] if t else None) for f, t in full.items())
         table: dict = {}
         for acr, forms in (self.manifest.acronyms or {}).items():
             for form in forms[:2]:

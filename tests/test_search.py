@@ -195,10 +195,12 @@ def test_searcher_resolves_the_index_dir_like_the_indexer(tmp_path, monkeypatch)
 
 
 def test_long_forms_are_analysed_only_for_queries_that_can_use_them(fixture_index):
+    """With a manifest written before long forms were stored analysed."""
     from oimsearch.analysis import terms
     from oimsearch.searcher import Searcher
 
     s = Searcher(fixture_index)
+    s.manifest.acronym_terms = {}
     try:
         s.search("migrants")  # one word: no run of words to look up
         assert not s.__dict__.get("_long_form_terms")
@@ -271,3 +273,31 @@ def test_prefix_highlight_skips_the_elided_article():
     text = "Le rôle de l’Organisation et d'organismes."
     spans = [text[s:e] for s, e, _ in find_matches(text, MatchSpec(prefixes={"organ"}))]
     assert spans == ["Organisation", "organismes"]
+
+
+def test_long_forms_analysed_at_index_time(fixture_index, monkeypatch):
+    """The manifest holds every long form analysed; a query then analyses none of them and
+    finds the same acronyms as from an older manifest."""
+    from oimsearch import analysis
+    from oimsearch.analysis import terms
+    from oimsearch.searcher import Searcher
+
+    with Searcher(fixture_index) as old:
+        old.manifest.acronym_terms = {}
+        want = old.search("République centrafricaine", snippets=False)
+    with Searcher(fixture_index) as s:
+        stored = s.manifest.acronym_terms
+        forms = {f for fs in s.manifest.acronyms.values() for f in fs}
+        assert forms and set(stored) == forms
+        assert all(stored[f] == terms(f) for f in forms)
+
+        def no_analysis(*a, **k):
+            raise AssertionError("a long form was analysed at query time")
+
+        monkeypatch.setattr(analysis, "iter_terms", no_analysis)
+        got = s._long_forms(set(terms("République centrafricaine")))
+        assert any(acr == "RCA" for pairs in got.values() for _f, acr in pairs)
+        monkeypatch.undo()
+        res = s.search("République centrafricaine", snippets=False)
+        assert res.expansions == want.expansions and res.parsed_query == want.parsed_query
+        assert [(h.id, h.score) for h in res.hits] == [(h.id, h.score) for h in want.hits]
