@@ -25,18 +25,21 @@ from itertools import accumulate, chain
 from whoosh import matching as wm
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.query.spans import SpanNear2
 from whoosh.scoring import BM25FScorer
 
-from oimsearch.ranking import CoordMatcher, CoordQuery, _flatten
+from oimsearch.ranking import CoordMatcher, CoordQuery, _flatten, _in_order_near, _tree_sum
 
 _UNION = wm.UnionMatcher
 _WRAP = wm.WrappingMatcher
 _FILTER = wm.FilterMatcher
+_SPAN_NEAR2 = SpanNear2.SpanNear2Matcher
 
 
-def _leaf_blocks(m):
+def _leaf_blocks(m, values: bool = False):
     """(ids, weights) of each remaining block of a W3LeafMatcher (Whoosh's own decoding, with
-    the delta-coded ids summed by ``accumulate`` instead of a generator)."""
+    the delta-coded ids summed by ``accumulate`` instead of a generator); with ``values``,
+    the weights are (weight, value) pairs."""
     while m.is_active():
         if m._data is None:
             m._read_data()
@@ -48,6 +51,10 @@ def _leaf_blocks(m):
             ws = m._data[1]
             if ws is None or isinstance(ws, float):  # all 1.0, or all one value (float32)
                 ws = array("f", [1.0 if ws is None else ws]) * m._blocklength
+        if values:
+            if m._values is None:
+                m._read_values()
+            ws = list(zip(ws, m._values, strict=True))
         i = m._i
         yield (ids[i:], ws[i:]) if i else (ids, ws)
         m._i = m._blocklength
@@ -91,6 +98,63 @@ def _bm25_leaf(m, boost: float) -> dict | None:
     return out
 
 
+def _leaf_params(m):
+    """(idf, avgfl, B, K1, length bytes, byte->length table, slow length) of a Whoosh BM25
+    leaf, or None for another matcher or scorer."""
+    if type(m) is not W3LeafMatcher:
+        return None
+    sc = m.scorer
+    if type(sc) is not BM25FScorer:
+        return None
+    lengths = getattr(sc.dfl, "lengths", None)
+    if lengths is None:
+        return None
+    return (sc.idf, sc.avgfl, sc.B, sc.K1, *lengths)
+
+
+def _phrase_scores(m, boost: float) -> dict | None:
+    """docnum -> score * boost of Whoosh's phrase matcher (``SpanNear2Matcher``, ordered):
+    the documents whose words occur in order, each 1..slop positions after the previous one
+    (``ranking._in_order_near``), scored as the sum of the words' BM25 scores over Whoosh's
+    binary tree of intersections (``ranking._tree_sum``). The words' posting lists are read
+    block by block and only the documents having every word get their positions decoded;
+    Whoosh's span matcher walks every candidate through several method calls per word.
+    None if ``m`` is another matcher or its words are not plain posting lists."""
+    if type(m) is not _SPAN_NEAR2 or not m.ordered or m.mindist != 1:
+        return None
+    words = []
+    for tm in m.ms:
+        gone = None
+        if type(tm) is _FILTER and tm._exclude:
+            gone, tm = tm._ids, tm.child
+        params = _leaf_params(tm)
+        if params is None:
+            return None
+        postings: dict = {}
+        for ids, ws in _leaf_blocks(tm, values=True):
+            postings.update(zip(ids, ws, strict=True))
+        if gone:
+            postings = {d: v for d, v in postings.items() if d not in gone}
+        words.append((postings, params, tm.format.decoder("positions")))
+    docs = set(words[0][0])
+    for postings, _p, _dec in words[1:]:
+        docs &= postings.keys()
+    slop = m.slop
+    out: dict = {}
+    for d in docs:
+        plists = [dec(postings[d][1]) for postings, _p, dec in words]
+        if not _in_order_near(plists, slop):
+            continue
+        scores = []
+        for postings, (idf, avgfl, b, k1, lens, table, slow), _dec in words:
+            tf = postings[d][0]
+            fl = table[lens[d]] if d < len(lens) and lens[d] else slow(d)
+            scores.append(idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * fl / avgfl))))
+        v = _tree_sum(scores) * m.boost  # the span wrapper's own boost (1.0)
+        out[d] = v if boost == 1 else v * boost
+    return out
+
+
 def _walk(m, boost: float) -> dict:
     """docnum -> score * boost of any matcher, document by document."""
     out: dict = {}
@@ -108,6 +172,8 @@ def _atom_scores(m, boost: float = 1.0) -> dict:
             gone = m._ids
             return {d: v for d, v in inner.items() if d not in gone}
     found = _bm25_leaf(m, boost)
+    if found is None:
+        found = _phrase_scores(m, boost)
     return found if found is not None else _walk(m, boost)
 
 

@@ -199,3 +199,23 @@ def test_index_with_positions_in_body_still_searches(corpus_dir, tmp_path, monke
             assert a.hits, text
             assert [h.id for h in a.hits] == [h.id for h in b.hits], text
             assert [h.score for h in a.hits] == pytest.approx([h.score for h in b.hits]), text
+
+
+def test_phrases_are_read_block_by_block(searcher, monkeypatch):
+    """Phrase atoms (a quoted phrase, an acronym's long form) go through _phrase_scores,
+    not the document-by-document walk, and score as Whoosh's span matcher does."""
+    import oimsearch.topk as topk
+
+    used = []
+    real = topk._phrase_scores
+
+    def counting(m, boost):
+        found = real(m, boost)
+        if found is not None:
+            used.append(len(found))
+        return found
+
+    monkeypatch.setattr(topk, "_phrase_scores", counting)
+    texts = ['"traite des personnes"', "RCA migrants", '"retour volontaire" Niger']
+    assert _compare(searcher, searcher.settings, texts, [1, 10, 1000]) >= 3
+    assert used and any(used)  # phrase atoms were read block by block, some matched
