@@ -61,10 +61,9 @@ def _leaf_blocks(m, values: bool = False):
         m._next_block()
 
 
-def _bm25_leaf(m, boost: float) -> dict | None:
-    """docnum -> score * boost of a Whoosh BM25 leaf over its whole posting list (score *
-    1.0 is the score: no multiplication then), or None if ``m`` is not one whose scorer this
-    module can reproduce."""
+def _leaf_params(m):
+    """(idf, avgfl, B, K1, length bytes, byte->length table, slow length) of a Whoosh BM25
+    leaf, or None for another matcher or scorer."""
     if type(m) is not W3LeafMatcher:
         return None
     sc = m.scorer
@@ -73,8 +72,17 @@ def _bm25_leaf(m, boost: float) -> dict | None:
     lengths = getattr(sc.dfl, "lengths", None)
     if lengths is None:
         return None
-    lens, table, slow = lengths
-    idf, avgfl, b, k1 = sc.idf, sc.avgfl, sc.B, sc.K1
+    return (sc.idf, sc.avgfl, sc.B, sc.K1, *lengths)
+
+
+def _bm25_leaf(m, boost: float) -> dict | None:
+    """docnum -> score * boost of a Whoosh BM25 leaf over its whole posting list (score *
+    1.0 is the score: no multiplication then), or None if ``m`` is not one whose scorer this
+    module can reproduce."""
+    params = _leaf_params(m)
+    if params is None:
+        return None
+    idf, avgfl, b, k1, lens, table, slow = params
     # bm25() of whoosh.scoring, with its length term computed once per length byte:
     # idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
     norm = [k1 * ((1 - b) + b * fl / avgfl) for fl in table]
@@ -96,20 +104,6 @@ def _bm25_leaf(m, boost: float) -> dict | None:
                 v = idf * ((tf * kp1) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
                 out[d] = v if boost == 1 else v * boost
     return out
-
-
-def _leaf_params(m):
-    """(idf, avgfl, B, K1, length bytes, byte->length table, slow length) of a Whoosh BM25
-    leaf, or None for another matcher or scorer."""
-    if type(m) is not W3LeafMatcher:
-        return None
-    sc = m.scorer
-    if type(sc) is not BM25FScorer:
-        return None
-    lengths = getattr(sc.dfl, "lengths", None)
-    if lengths is None:
-        return None
-    return (sc.idf, sc.avgfl, sc.B, sc.K1, *lengths)
 
 
 def _phrase_scores(m, boost: float) -> dict | None:
