@@ -9,9 +9,10 @@ sums the fields and the words with dictionaries, and keeps the best documents wi
 The scores are the floats Whoosh's matchers compute for the same query: the same formula
 (Whoosh's ``bm25``, its length byte table), the same additions and multiplications in the same
 order (the word's tree of unions and boosts, then the words in order, then the coordination
-factor). Any matcher this module does not know is walked document by document through its own
-``score()``, so any query tree under a word is scored right, only more slowly. Queries of
-another shape (AND, NOT, phrases at the top) return None: the caller uses Whoosh's collector.
+factor). Phrases are read block by block too. Any matcher this module does not know is walked
+document by document through its own ``score()``, so any query tree under a word is scored
+right, only more slowly. Queries of another shape (AND, NOT) return None: the caller uses
+Whoosh's collector.
 
 Every matched document is scored, so the total is exact.
 """
@@ -75,6 +76,13 @@ def _leaf_params(m):
     return (sc.idf, sc.avgfl, sc.B, sc.K1, *lengths)
 
 
+def _bm25_at(params, d: int, tf: float) -> float:
+    """bm25() of whoosh.scoring for one posting, with the document's length as Whoosh reads it."""
+    idf, avgfl, b, k1, lens, table, slow = params
+    fl = table[lens[d]] if d < len(lens) and lens[d] else slow(d)
+    return idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
+
+
 def _bm25_leaf(m, boost: float) -> dict | None:
     """docnum -> score * boost of a Whoosh BM25 leaf over its whole posting list (score *
     1.0 is the score: no multiplication then), or None if ``m`` is not one whose scorer this
@@ -82,7 +90,7 @@ def _bm25_leaf(m, boost: float) -> dict | None:
     params = _leaf_params(m)
     if params is None:
         return None
-    idf, avgfl, b, k1, lens, table, slow = params
+    idf, avgfl, b, k1, lens, table, _slow = params
     # bm25() of whoosh.scoring, with its length term computed once per length byte:
     # idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
     norm = [k1 * ((1 - b) + b * fl / avgfl) for fl in table]
@@ -100,8 +108,7 @@ def _bm25_leaf(m, boost: float) -> dict | None:
             out.update(zip(ids, vals, strict=True))
         else:  # a document past the column or with a zero length byte: Whoosh's own length
             for d, tf in zip(ids, ws, strict=True):
-                fl = table[lens[d]] if d < n and lens[d] else slow(d)
-                v = idf * ((tf * kp1) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
+                v = _bm25_at(params, d, tf)
                 out[d] = v if boost == 1 else v * boost
     return out
 
@@ -139,11 +146,7 @@ def _phrase_scores(m, boost: float) -> dict | None:
         plists = [dec(postings[d][1]) for postings, _p, dec in words]
         if not _in_order_near(plists, slop):
             continue
-        scores = []
-        for postings, (idf, avgfl, b, k1, lens, table, slow), _dec in words:
-            tf = postings[d][0]
-            fl = table[lens[d]] if d < len(lens) and lens[d] else slow(d)
-            scores.append(idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * fl / avgfl))))
+        scores = [_bm25_at(params, d, postings[d][0]) for postings, params, _dec in words]
         v = _tree_sum(scores) * m.boost  # the span wrapper's own boost (1.0)
         out[d] = v if boost == 1 else v * boost
     return out
