@@ -26,6 +26,7 @@ import shutil
 import signal
 import sys
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -539,13 +540,17 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
         report.documents = ix.doc_count()
         if new_manifest.generation != ix.latest_generation():
             # a run was killed between its commit and its manifest: finish its work
-            new_manifest.acronyms, _ = _index_facts(ix)
+            new_manifest.acronyms, _, new_manifest.title_ratio = _index_facts(ix)
             new_manifest.acronym_terms = _acronym_terms(new_manifest.acronyms)
             new_manifest.generation = ix.latest_generation()
             new_manifest.updated = time.time()
-        elif new_manifest.acronyms and not new_manifest.acronym_terms:
-            # a manifest written before long forms were stored analysed
-            new_manifest.acronym_terms = _acronym_terms(new_manifest.acronyms)
+        else:
+            if new_manifest.acronyms and not new_manifest.acronym_terms:
+                # a manifest written before long forms were stored analysed
+                new_manifest.acronym_terms = _acronym_terms(new_manifest.acronyms)
+            if new_manifest.title_ratio is None:
+                # a manifest written before the title ratio
+                new_manifest.title_ratio = _index_facts(ix)[2]
         ix.close()
         new_manifest.roots = sorted(set(new_manifest.roots) | set(roots))
         new_manifest.documents = report.documents
@@ -706,7 +711,7 @@ def _run(ix_dir, manifest, rebuild, discovery, roots, report, problem, procs, pr
 
     ix2 = windex.open_dir(str(ix_dir), indexname=name)
     report.documents = ix2.doc_count()
-    new_manifest.acronyms, new_manifest.files = _index_facts(ix2)
+    new_manifest.acronyms, new_manifest.files, new_manifest.title_ratio = _index_facts(ix2)
     new_manifest.acronym_terms = _acronym_terms(new_manifest.acronyms)
     new_manifest.generation = ix2.latest_generation()
     ix2.close()
@@ -762,7 +767,20 @@ def _add(writer, doc, f, key: str, stamp: bytes, digest: str) -> None:
         fields["meta"] = json.dumps(doc.meta, ensure_ascii=False, default=str)
     if found:
         fields["acronyms"] = found
+    if "title_key" in writer.schema:  # (not in an index built before it)
+        key = title_key(title)
+        if key:
+            fields["title_key"] = key
     writer.add_document(**fields)
+
+
+def title_key(title: str) -> int:
+    """A 32-bit key of a title, the same for titles that differ only in case or spacing;
+    0 for no title."""
+    norm = " ".join(title.casefold().split())
+    if not norm:
+        return 0
+    return zlib.crc32(norm.encode("utf-8")) or 1
 
 
 def _acronym_terms(acronyms: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -772,11 +790,14 @@ def _acronym_terms(acronyms: dict[str, list[str]]) -> dict[str, list[str]]:
     return {form: terms(form) for forms in acronyms.values() for form in forms}
 
 
-def _index_facts(ix) -> tuple[dict[str, list[str]], int]:
+def _index_facts(ix) -> tuple[dict[str, list[str]], int, float]:
     """From the columns: the acronyms found in the documents (acronym -> long forms, most
-    frequent first) and the number of distinct source files."""
+    frequent first), the number of distinct source files and the title ratio (distinct
+    titles / documents with a title, see Manifest.title_ratio)."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     sources_seen = set()
+    titles_seen = set()
+    titled = 0
     with ix.reader() as reader:
         # segment by segment: a segment none of whose documents defines an acronym has no
         # acronyms column, and Whoosh's multi-segment column reader then maps the later
@@ -784,10 +805,20 @@ def _index_facts(ix) -> tuple[dict[str, list[str]], int]:
         for sub, _offset in reader.leaf_readers():
             acr_col = sub.column_reader("acronyms") if sub.has_column("acronyms") else None
             src_col = sub.column_reader("src") if sub.has_column("src") else None
+            # an index built before title_key: the stored titles
+            tk_col = sub.column_reader("title_key") if "title_key" in sub.schema else None
             for docnum in sub.all_doc_ids():
                 if src_col is not None:
                     sources_seen.add(src_col[docnum])
                 if acr_col is not None:
                     for acr, long_form in acr_col[docnum] or ():
                         counts[acr][long_form] += 1
-    return acro.select(counts), len(sources_seen)
+                if tk_col is not None:
+                    key = tk_col[docnum]
+                else:
+                    key = title_key(sub.stored_fields(docnum).get("title") or "")
+                if key:
+                    titled += 1
+                    titles_seen.add(key)
+    ratio = len(titles_seen) / titled if titled else 1.0
+    return acro.select(counts), len(sources_seen), ratio

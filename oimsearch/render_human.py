@@ -147,6 +147,10 @@ def print_stats(st, console: Console, show_acronyms: bool) -> None:
         ("terms (title+body)", f"{st.terms:,}"),
         ("size on disk", f"{st.size_bytes / 1e6:.1f} MB"),
         ("segments", str(st.segments)),
+        (
+            "distinct titles",
+            "?" if st.title_ratio is None else f"{st.title_ratio:.0%} of the documents",
+        ),
         ("analyzer", st.analyzer),
         ("format", str(st.format)),
         ("built by", f"oimsearch {st.oimsearch}"),

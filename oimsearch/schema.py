@@ -39,7 +39,7 @@ def positions_field(schema, fieldname: str) -> str:
 
 
 def build_schema():
-    from whoosh.columns import PickleColumn, VarBytesColumn
+    from whoosh.columns import NumericColumn, PickleColumn, VarBytesColumn
     from whoosh.fields import COLUMN, ID, STORED, TEXT, Schema
 
     from oimsearch.analysis import exact_analyzer, stemmed_analyzer
@@ -66,6 +66,9 @@ def build_schema():
         hash=STORED(),
         # acronyms defined in the document ("Long Form (ACR)"), folded, space-separated
         acronyms=COLUMN(PickleColumn(VarBytesColumn())),
+        # a 32-bit key of the document's title (0: no title), to count the distinct titles
+        # (Manifest.title_ratio; absent from indexes built before it)
+        title_key=COLUMN(NumericColumn("I")),
     )
 
 
@@ -84,6 +87,10 @@ class Manifest:
     # each long form of `acronyms`, analysed (its stemmed terms), so that a query does not
     # analyse them all again (absent from manifests written before it)
     acronym_terms: dict[str, list[str]] = field(default_factory=dict)
+    # distinct titles / documents with a title: the mean over the documents of 1 / (number of
+    # documents sharing its title), which scales the title's weight (RankingSettings.title_share);
+    # None: not computed yet (a manifest written before it)
+    title_ratio: float | None = None
     # Whoosh TOC generation the manifest describes (an older one: a run was killed
     # between its commit and its manifest write)
     generation: int = -1

@@ -15,7 +15,7 @@ import fnmatch
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from oimsearch.errors import (
@@ -115,6 +115,8 @@ class IndexStats:
     segments: int
     top_places: list[tuple[str, int]]
     acronyms: dict[str, list[str]]
+    # distinct titles / documents with a title (None: not known, see Manifest.title_ratio)
+    title_ratio: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -130,6 +132,7 @@ class IndexStats:
             "updated": self.updated,
             "roots": self.roots,
             "segments": self.segments,
+            "title_ratio": self.title_ratio,
             "top_places": [{"place": p, "documents": n} for p, n in self.top_places],
             "acronyms": self.acronyms,
         }
@@ -551,8 +554,17 @@ class Searcher:
 
     # ---- building the query -------------------------------------------------------
 
-    def build_query(self, text: str, settings: RankingSettings | None = None):
+    def effective_settings(self, settings: RankingSettings | None = None) -> RankingSettings:
+        """The settings a search uses on this index: with ``title_share``, the title's weight
+        scaled by the index's title ratio (see RankingSettings); idempotent."""
         s = settings or self.settings
+        ratio = self.manifest.title_ratio
+        if not s.title_share or ratio is None:
+            return s
+        return replace(s, title_boost=s.title_boost * ratio, title_share=False)
+
+    def build_query(self, text: str, settings: RankingSettings | None = None):
+        s = self.effective_settings(settings)
         tree = parse_user_query(text, "and" if s.operator == "and" else "or")
         ctx = _Ctx(settings=s, searcher=self.searcher, acronyms=self.manifest.acronyms or {})
         q = _expand(tree, ctx)
@@ -670,7 +682,7 @@ class Searcher:
         if limit < 0 or offset < 0:
             raise UsageError("--limit and --offset must be zero or more")
         t0 = time.perf_counter()
-        s = settings or self.settings
+        s = self.effective_settings(settings)
         q, ctx = self.build_query(text, s)
         flt = self._filter(place, since, until, path)
         srch = self._searcher_for(s)
@@ -925,6 +937,7 @@ class Searcher:
             segments=len(self.ix._segments()) if hasattr(self.ix, "_segments") else 0,
             top_places=top_places,
             acronyms=dict(m.acronyms or {}),
+            title_ratio=m.title_ratio,
         )
 
 

@@ -179,6 +179,7 @@ def test_show_similar_stats(fixture_index):
     r = run("stats", "--json", "--acronyms", "--index", str(fixture_index))
     st = json.loads(r.stdout)
     assert st["documents"] == 14 and "RCA" in st["acronyms"]
+    assert 0 < st["title_ratio"] <= 1
     r = run("stats", "--index", str(fixture_index))
     assert "documents" in r.stdout and "fr-light" in r.stdout
 

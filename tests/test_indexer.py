@@ -206,3 +206,30 @@ def test_update_adding_a_segment_without_acronyms(tmp_path):
     assert (report.added, report.updated, report.failed) == (1, 1, 0)
     m = read_manifest(ix)
     assert "OIM" in m.acronyms and m.documents == 3 and m.files == 3
+
+
+def test_title_ratio_kept_over_updates_and_filled_in_for_older_manifests(tmp_path):
+    from oimsearch.indexer import index_paths, title_key
+    from oimsearch.schema import read_manifest, write_manifest
+
+    assert title_key("") == 0 and title_key("  ") == 0
+    assert title_key("Le  Titre") == title_key("le titre") != title_key("le titre 2")
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Bilan annuel\n\nPremier texte.\n", encoding="utf-8")
+    (corpus / "b.txt").write_text("Bilan annuel\n\nDeuxième texte.\n", encoding="utf-8")
+    ix = tmp_path / "ix"
+    index_paths([corpus], index_dir=ix)
+    assert read_manifest(ix).title_ratio == pytest.approx(0.5)
+    # an update adds a segment: the ratio is over the whole index
+    (corpus / "c.txt").write_text("Autre titre\n\nTroisième texte.\n", encoding="utf-8")
+    (corpus / "d.txt").write_text("Encore un titre\n\nQuatrième texte.\n", encoding="utf-8")
+    index_paths([corpus], index_dir=ix)
+    assert read_manifest(ix).title_ratio == pytest.approx(3 / 4)
+    # a manifest written before the ratio: a no-change run fills it in
+    m = read_manifest(ix)
+    m.title_ratio = None
+    write_manifest(ix, m)
+    report = index_paths([corpus], index_dir=ix)
+    assert report.unchanged == 4
+    assert read_manifest(ix).title_ratio == pytest.approx(3 / 4)

@@ -301,3 +301,63 @@ def test_long_forms_analysed_at_index_time(fixture_index, monkeypatch):
         res = s.search("République centrafricaine", snippets=False)
         assert res.expansions == want.expansions and res.parsed_query == want.parsed_query
         assert [(h.id, h.score) for h in res.hits] == [(h.id, h.score) for h in want.hits]
+
+
+def _shared_title_corpus(tmp_path):
+    """Three paragraphs of one article share its title; a fourth document has its own."""
+    import json
+
+    from oimsearch.indexer import index_paths
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    docs = [
+        {
+            "id": "p1",
+            "title": "Port de Marseille",
+            "body": "Les quais furent agrandis au siècle dernier.",
+        },
+        {
+            "id": "p2",
+            "title": "Port de Marseille",
+            "body": "Le trafic des conteneurs a doublé en dix ans.",
+        },
+        {
+            "id": "p3",
+            "title": "port  de MARSEILLE",
+            "body": "Les ferries partent vers la Corse chaque soir.",
+        },
+        {
+            "id": "n1",
+            "title": "Note de synthèse",
+            "body": "Le port de commerce, premier port de la ville, recrute.",
+        },
+    ]
+    with open(corpus / "docs.jsonl", "w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    ix = tmp_path / "ix"
+    index_paths([corpus], index_dir=ix)
+    return ix
+
+
+def test_title_weight_scaled_by_the_title_ratio(tmp_path):
+    from oimsearch.schema import read_manifest
+    from oimsearch.searcher import open_searcher
+
+    ix = _shared_title_corpus(tmp_path)
+    # two distinct titles (case and spacing do not count) over four documents
+    assert read_manifest(ix).title_ratio == pytest.approx(0.5)
+    base = RankingSettings(title_boost=2.0)
+    with open_searcher(ix, settings=base) as s:
+        eff = s.effective_settings()
+        assert eff.title_boost == pytest.approx(1.0) and not eff.title_share
+        assert s.effective_settings(eff) == eff  # applied once
+        shared = s.search("port", snippets=False)
+    with open_searcher(ix, settings=RankingSettings(title_boost=2.0, title_share=False)) as s:
+        flat = s.search("port", snippets=False)
+    # at full title weight the three paragraphs whose shared title says "port" come first;
+    # at the weight their shared title deserves, the document about a port does
+    assert [h.id for h in flat.hits][0] != "n1"
+    assert [h.id for h in shared.hits][0] == "n1"
+    assert {h.id for h in shared.hits} == {h.id for h in flat.hits}
