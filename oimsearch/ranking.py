@@ -18,6 +18,7 @@ from __future__ import annotations
 import weakref
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, fields
+from itertools import accumulate
 from math import log
 
 from whoosh import scoring
@@ -205,6 +206,9 @@ def _length_getter(searcher, fieldname: str, slow):
 
 from whoosh import matching as _wm  # noqa: E402
 from whoosh import query as _wq  # noqa: E402
+from whoosh.codec.whoosh3 import W3LeafMatcher as _W3Leaf  # noqa: E402
+
+_FilterMatcher = _wm.FilterMatcher
 
 
 class WordQuery(_wq.Query):
@@ -779,6 +783,36 @@ def proximity_fields(settings: RankingSettings) -> tuple:
     )
 
 
+def _seek(m, d: int) -> bool:
+    """Move matcher ``m`` to the first posting >= ``d`` (never backwards); True if it is
+    ``d``. On Whoosh's on-disk leaf matcher, whole blocks are passed on their headers and the
+    block's ids are decoded at once and bisected (Whoosh's ``skip_to`` steps through the
+    block one posting at a time, each id from a delta-decoding generator: most of the time
+    of the proximity re-scoring)."""
+    if type(m) is _FilterMatcher and m._exclude:
+        # a segment with deletions: ``d`` is a live document, the deleted ones are not looked at
+        m = m.child
+    if type(m) is not _W3Leaf:
+        if m.is_active() and m.id() < d:
+            m.skip_to(d)
+        return m.is_active() and m.id() == d
+    if not m.is_active():
+        return False
+    while m._maxid < d:
+        m._next_block()
+        if not m.is_active():
+            return False
+    ids = m._ids
+    if ids is None:
+        if m._data is None:
+            m._read_data()
+        ids = m._data[0] if m._byteids else tuple(accumulate(m._data[0]))
+        m._ids = ids
+    i = bisect_left(ids, d, m._i)  # < the block's length: its last id (_maxid) is >= d
+    m._i = i
+    return ids[i] == d
+
+
 def proximity_bonus(searcher, docnums, stems: list, settings: RankingSettings) -> dict:
     """Global docnum -> proximity bonus, for the documents of ``docnums`` that have one."""
     out: dict = {}
@@ -814,10 +848,7 @@ def proximity_bonus(searcher, docnums, stems: list, settings: RankingSettings) -
             for ms, order, boost in per_field:
                 ok = True
                 for i in order:
-                    m = ms[i]
-                    if m.is_active() and m.id() < d:
-                        m.skip_to(d)
-                    if not m.is_active() or m.id() != d:
+                    if not _seek(ms[i], d):
                         ok = False
                         break
                 if not ok:
