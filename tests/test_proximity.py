@@ -135,3 +135,58 @@ def test_large_index_search_runs_the_query_once(searcher, monkeypatch):
     for text in QUERIES:
         searcher.search(text, limit=1, snippets=False, settings=RankingSettings(proximity_depth=1))
     assert calls == []
+
+
+def test_seek_matches_whooshs_skip_to(tmp_path):
+    """_seek (block headers, then a bisect of the block's ids) lands where Whoosh's skip_to
+    does, over several blocks of postings and with deleted documents."""
+    import json
+    import random
+
+    from whoosh import query as wq
+
+    from oimsearch.indexer import index_paths
+    from oimsearch.ranking import _seek
+    from oimsearch.searcher import open_searcher
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    rnd = random.Random(7)
+    for part in range(2):
+        with open(corpus / f"part{part}.jsonl", "w", encoding="utf-8") as f:
+            for i in range(400):
+                words = rnd.sample(["migrants", "retour", "volontaire", "aide", "projet"], 3)
+                doc = {"id": f"d{part}-{i}", "title": f"Note {i}", "body": " ".join(words)}
+                f.write(json.dumps(doc) + "\n")
+    ix = tmp_path / "ix"
+    index_paths([corpus], index_dir=ix)
+    # rewrite one file: its old documents are deleted from their segment
+    with open(corpus / "part1.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "extra", "title": "Extra", "body": "retour aide"}) + "\n")
+    index_paths([corpus], index_dir=ix)
+    with open_searcher(ix) as s:
+        checked = 0
+        kinds = set()
+        for sub, _offset in s.searcher.leaf_searchers():
+            reader = sub.reader()
+            n = reader.doc_count_all()
+            live = [d for d in range(n) if not reader.is_deleted(d)]
+            for word in ("migrant", "retour", "volontair"):
+                if ("body_pos", word) not in reader:
+                    continue
+                targets = sorted(rnd.sample(live, min(60, len(live))))
+                mine = wq.Term("body_pos", word).matcher(sub)
+                kinds.add(type(mine).__name__)
+                theirs = wq.Term("body_pos", word).matcher(sub)
+                for d in targets:
+                    if theirs.is_active() and theirs.id() < d:
+                        theirs.skip_to(d)
+                    want = theirs.is_active() and theirs.id() == d
+                    assert _seek(mine, d) == want
+                    if want:
+                        assert list(mine.value_as("positions")) == list(
+                            theirs.value_as("positions")
+                        )
+                        checked += 1
+        assert checked > 50
+        assert kinds == {"FilterMatcher", "W3LeafMatcher"}  # deletions, and a clean segment
