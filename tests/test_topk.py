@@ -219,3 +219,91 @@ def test_phrases_are_read_block_by_block(searcher, monkeypatch):
     texts = ['"traite des personnes"', "RCA migrants", '"retour volontaire" Niger']
     assert _compare(searcher, searcher.settings, texts, [1, 10, 1000]) >= 3
     assert used and any(used)  # phrase atoms were read block by block, some matched
+
+
+@pytest.fixture(scope="module")
+def zipf_index(tmp_path_factory):
+    """1,200 generated documents over a Zipf-like vocabulary, in two files, then an update
+    that rewrites one of them (a second segment, deletions in the first)."""
+    import json
+    import random
+
+    from oimsearch.indexer import index_paths
+
+    base = tmp_path_factory.mktemp("zipf")
+    corpus = base / "c"
+    corpus.mkdir()
+    vocab = (
+        "migrants retour aide volontaire projet frontière santé emploi famille enfants "
+        "protection réfugiés camp Niger Libye Tchad route désert eau école formation "
+        "travail droits traite victimes police justice accueil centre région partenaires"
+    ).split()
+    weights = [1 / (i + 1) for i in range(len(vocab))]
+    rnd = random.Random(11)
+
+    def write(name, start, count):
+        with open(corpus / name, "w", encoding="utf-8") as f:
+            for i in range(start, start + count):
+                n = rnd.randint(3, 40)
+                body = " ".join(rnd.choices(vocab, weights, k=n))
+                title = " ".join(rnd.choices(vocab, weights, k=rnd.randint(1, 4)))
+                doc = {"id": f"d{i}", "title": title.capitalize(), "body": body + "."}
+                f.write(json.dumps(doc, ensure_ascii=False) + "\n")
+
+    write("a.jsonl", 0, 600)
+    write("b.jsonl", 600, 600)
+    ix = base / "ix"
+    index_paths([corpus], index_dir=ix)
+    write("b.jsonl", 600, 650)
+    index_paths([corpus], index_dir=ix)
+    return ix
+
+
+ZIPF_QUERIES = [
+    "migrants retour",
+    "migrants retour aide",
+    "Migrants retour aide volontaire projet",
+    "réfugiés camp santé",
+    "traite victimes police justice",
+    "migrants partenaires",
+    "école formation travail droits eau enfants famille emploi",
+    "migrants OR retour OR aide",
+    "retour volontaire Niger",
+]
+
+
+def test_lazy_sets_equal_whoosh_collector(zipf_index, monkeypatch):
+    """Sets of words scored only when their bound reaches the floor: the same top k, floats
+    and counts as Whoosh's collector; and the lazy path ran, and skipped documents."""
+    from oimsearch import topk
+
+    ran, scored, counted = [], [0], [0]
+    real_lazy, real_set_docs = topk._score_words_lazily, topk._set_docs
+
+    def lazy(m, top, offset, allowed):
+        n = real_lazy(m, top, offset, allowed)
+        ran.append(n is not None)
+        counted[0] += n or 0
+        return n
+
+    def set_docs(keys, idx):
+        docs = real_set_docs(keys, idx)
+        scored[0] += len(docs)
+        return docs
+
+    monkeypatch.setattr(topk, "_score_words_lazily", lazy)
+    monkeypatch.setattr(topk, "_set_docs", set_docs)
+    with Searcher(zipf_index) as s:
+        assert any(r.has_deletions() for r, _off in s.searcher.reader().leaf_readers())
+        for settings in (RankingSettings(), RankingSettings(exact=False, coord=0.8)):
+            assert _compare(s, settings, ZIPF_QUERIES, [1, 5, 30]) >= len(ZIPF_QUERIES)
+        flt = Q.Term("place_key", "nowhere")
+        _compare(s, s.settings, ZIPF_QUERIES, [10], flt)
+        allowed = Q.Or([Q.Term("id", f"d{i}") for i in range(0, 1250, 3)])
+        assert _compare(s, s.settings, ZIPF_QUERIES, [1, 10], allowed) >= len(ZIPF_QUERIES)
+    assert any(ran)
+    # the documents of the sets whose bound reached the floor, against every match
+    assert 0 < scored[0] < counted[0], (scored, counted)
+    monkeypatch.setattr(topk, "LAZY", False)
+    with Searcher(zipf_index) as s:
+        assert _compare(s, s.settings, ZIPF_QUERIES, [1, 5, 30]) >= len(ZIPF_QUERIES)
