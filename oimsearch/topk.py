@@ -298,12 +298,11 @@ class _Postings:
         params = self.params
         idf, lens = params[0], params[4]
         norm, kp1 = self.norm, self.kp1
-        pairs = [(d, tfs[d]) for d in docs if d in tfs]
-        if not pairs:
+        common = tfs.keys() & docs
+        if not common:
             return {}
-        if max(pairs)[0] < len(lens) and not (
-            self.some_zero and not all(lens[d] for d, _tf in pairs)
-        ):
+        pairs = zip(common, map(tfs.__getitem__, common), strict=True)
+        if max(common) < len(lens) and not (self.some_zero and not all(lens[d] for d in common)):
             if boost == 1:
                 return {d: idf * ((tf * kp1) / (tf + norm[lens[d]])) for d, tf in pairs}
             return {d: idf * ((tf * kp1) / (tf + norm[lens[d]])) * boost for d, tf in pairs}
