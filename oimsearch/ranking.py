@@ -42,14 +42,18 @@ class RankingSettings:
 
     k1: float = 1.2
     b: float = 0.75
-    title_b: float = 0.5
-    title_boost: float = 2.0
+    # whole dev halves, nDCG@10 CDTN / PIAF / CNIL (paraphrases), title_b at title_boost 2.0:
+    # 0.5: 0.2770 / 0.8021 / 0.9137 (0.7129); 0.75: 0.2923 / 0.8025 / 0.9117 (0.7098);
+    # 0.9: 0.2992 / 0.8028 / 0.9086 (0.7101); 1.0: 0.3028 / 0.8027 / 0.9080 (0.7081);
+    # and 1.0 at title_boost 2.5: 0.3022 / 0.8027 / 0.9123 (0.7096) (2026-11-24)
+    title_b: float = 1.0
+    title_boost: float = 2.5
     # the title's weight is title_boost times the index's title ratio (distinct titles /
     # documents with a title: the mean over documents of 1 / the number of documents sharing
     # their title). Titles shared by many documents (an article's title over each of its
-    # paragraphs) say less about each one. Whole dev halves, nDCG@10 at title weights 2.0 /
-    # 1.0: PIAF (ratio 0.32) 0.7931 / 0.8024; CDTN (0.99) 0.2769 / 0.2769; CNIL (0.98)
-    # 0.9139 / 0.8871 (and 0.9203 at 3.0, where CDTN falls to 0.2721)
+    # paragraphs) say less about each one. Whole dev halves, at title_b 0.5, nDCG@10 at
+    # title weights 2.0 / 1.0: PIAF (ratio 0.32) 0.7931 / 0.8024; CDTN (0.99) 0.2769 /
+    # 0.2769; CNIL (0.98) 0.9139 / 0.8871 (and 0.9203 at 3.0, where CDTN falls to 0.2721)
     title_share: bool = True
     exact_boost: float = 0.5
     # "or": any word may match, scores times (matched words / words) ** coord, so that
