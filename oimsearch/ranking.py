@@ -787,15 +787,32 @@ def proximity_fields(settings: RankingSettings) -> tuple:
     )
 
 
+def unwrap_deletions(m):
+    """``(leaf, deleted docnums)`` of a matcher of a segment with deletions (Whoosh wraps
+    every posting list in an excluding FilterMatcher), else ``(m, None)``."""
+    if type(m) is _FilterMatcher and m._exclude:
+        return m.child, m._ids
+    return m, None
+
+
+def block_ids(m) -> tuple:
+    """The docnums of the current block of a W3LeafMatcher, decoded at once (Whoosh's own
+    decoding sums the delta-coded ids through a generator, one call per id)."""
+    ids = m._ids
+    if ids is None:
+        if m._data is None:
+            m._read_data()
+        ids = m._ids = m._data[0] if m._byteids else tuple(accumulate(m._data[0]))
+    return ids
+
+
 def _seek(m, d: int) -> bool:
     """Move matcher ``m`` to the first posting >= ``d`` (never backwards); True if it is
     ``d``. On Whoosh's on-disk leaf matcher, whole blocks are passed on their headers and the
-    block's ids are decoded at once and bisected (Whoosh's ``skip_to`` steps through the
-    block one posting at a time, each id from a delta-decoding generator: most of the time
-    of the proximity re-scoring)."""
-    if type(m) is _FilterMatcher and m._exclude:
-        # a segment with deletions: ``d`` is a live document, the deleted ones are not looked at
-        m = m.child
+    block's ids are bisected (Whoosh's ``skip_to`` steps through the block one posting at a
+    time: most of the time of the proximity re-scoring)."""
+    # with deletions: ``d`` is a live document, the deleted ones are not looked at
+    m, _gone = unwrap_deletions(m)
     if type(m) is not _W3Leaf:
         if m.is_active() and m.id() < d:
             m.skip_to(d)
@@ -806,12 +823,7 @@ def _seek(m, d: int) -> bool:
         m._next_block()
         if not m.is_active():
             return False
-    ids = m._ids
-    if ids is None:
-        if m._data is None:
-            m._read_data()
-        ids = m._data[0] if m._byteids else tuple(accumulate(m._data[0]))
-        m._ids = ids
+    ids = block_ids(m)
     i = bisect_left(ids, d, m._i)  # < the block's length: its last id (_maxid) is >= d
     m._i = i
     return ids[i] == d

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from array import array
 from heapq import nlargest
-from itertools import accumulate, chain
+from itertools import chain
 
 from whoosh import matching as wm
 from whoosh import query as wq
@@ -34,11 +34,18 @@ from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.query.spans import SpanNear2
 from whoosh.scoring import BM25FScorer
 
-from oimsearch.ranking import CoordMatcher, CoordQuery, _flatten, _in_order_near, _tree_sum
+from oimsearch.ranking import (
+    CoordMatcher,
+    CoordQuery,
+    _flatten,
+    _in_order_near,
+    _tree_sum,
+    block_ids,
+    unwrap_deletions,
+)
 
 _UNION = wm.UnionMatcher
 _WRAP = wm.WrappingMatcher
-_FILTER = wm.FilterMatcher
 _SPAN_NEAR2 = SpanNear2.SpanNear2Matcher
 # word queries whose atoms are all BM25 leaves: score only the sets of words that can reach
 # the top k (False: score every posting, then take the sets)
@@ -46,15 +53,11 @@ LAZY = True
 
 
 def _leaf_blocks(m, values: bool = False):
-    """(ids, weights) of each remaining block of a W3LeafMatcher (Whoosh's own decoding, with
-    the delta-coded ids summed by ``accumulate`` instead of a generator); with ``values``,
-    the weights are (weight, value) pairs."""
+    """(ids, weights) of each remaining block of a W3LeafMatcher (Whoosh's own decoding, the
+    ids by :func:`oimsearch.ranking.block_ids`); with ``values``, the weights are (weight,
+    value) pairs."""
     while m.is_active():
-        if m._data is None:
-            m._read_data()
-        ids = m._ids
-        if ids is None:
-            ids = m._data[0] if m._byteids else tuple(accumulate(m._data[0]))
+        ids = block_ids(m)
         ws = m._weights
         if ws is None:
             ws = m._data[1]
@@ -91,33 +94,46 @@ def _bm25_at(params, d: int, tf: float) -> float:
     return idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
 
 
+class _Bm25:
+    """bm25() of whoosh.scoring for the postings of one leaf, with its length term computed
+    once per length byte: idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))."""
+
+    __slots__ = ("params", "idf", "lens", "norm", "kp1", "some_zero")
+
+    def __init__(self, params):
+        idf, avgfl, b, k1, lens, table, _slow = params
+        self.params = params
+        self.idf = idf
+        self.lens = lens
+        self.norm = [k1 * ((1 - b) + b * fl / avgfl) for fl in table]
+        self.kp1 = k1 + 1
+        self.some_zero = 0 in lens  # never for a field a document has a posting in
+
+    def values(self, ids, tfs, boost: float) -> list:
+        """score * boost of each posting (score * 1.0 is the score: no multiplication)."""
+        idf, lens, norm, kp1 = self.idf, self.lens, self.norm, self.kp1
+        pairs = zip(ids, tfs, strict=True)
+        if max(ids) < len(lens) and not (self.some_zero and not all(lens[d] for d in ids)):
+            if boost == 1:
+                return [idf * ((tf * kp1) / (tf + norm[lens[d]])) for d, tf in pairs]
+            return [idf * ((tf * kp1) / (tf + norm[lens[d]])) * boost for d, tf in pairs]
+        # a document past the column or with a zero length byte: Whoosh's own length
+        params = self.params
+        if boost == 1:
+            return [_bm25_at(params, d, tf) for d, tf in pairs]
+        return [_bm25_at(params, d, tf) * boost for d, tf in pairs]
+
+
 def _bm25_leaf(m, boost: float) -> dict | None:
-    """docnum -> score * boost of a Whoosh BM25 leaf over its whole posting list (score *
-    1.0 is the score: no multiplication then), or None if ``m`` is not one whose scorer this
-    module can reproduce."""
+    """docnum -> score * boost of a Whoosh BM25 leaf over its whole posting list, or None
+    if ``m`` is not one whose scorer this module can reproduce."""
     params = _leaf_params(m)
     if params is None:
         return None
-    idf, avgfl, b, k1, lens, table, _slow = params
-    # bm25() of whoosh.scoring, with its length term computed once per length byte:
-    # idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
-    norm = [k1 * ((1 - b) + b * fl / avgfl) for fl in table]
-    kp1 = k1 + 1
-    n = len(lens)
-    some_zero = 0 in lens  # never for a field a document has a posting in, but be sure
+    bm25 = _Bm25(params)
     out: dict = {}
     for ids, ws in _leaf_blocks(m):
-        if ids[-1] < n and not (some_zero and not all(lens[d] for d in ids)):
-            pairs = zip(ids, ws, strict=True)
-            if boost == 1:
-                vals = [idf * ((tf * kp1) / (tf + norm[lens[d]])) for d, tf in pairs]
-            else:
-                vals = [idf * ((tf * kp1) / (tf + norm[lens[d]])) * boost for d, tf in pairs]
-            out.update(zip(ids, vals, strict=True))
-        else:  # a document past the column or with a zero length byte: Whoosh's own length
-            for d, tf in zip(ids, ws, strict=True):
-                v = _bm25_at(params, d, tf)
-                out[d] = v if boost == 1 else v * boost
+        out.update(zip(ids, bm25.values(ids, ws, boost), strict=True))
     return out
 
 
@@ -133,9 +149,7 @@ def _phrase_scores(m, boost: float) -> dict | None:
         return None
     words = []
     for tm in m.ms:
-        gone = None
-        if type(tm) is _FILTER and tm._exclude:
-            gone, tm = tm._ids, tm.child
+        tm, gone = unwrap_deletions(tm)
         params = _leaf_params(tm)
         if params is None:
             return None
@@ -171,10 +185,10 @@ def _walk(m, boost: float) -> dict:
 
 
 def _atom_scores(m, boost: float = 1.0) -> dict:
-    if type(m) is _FILTER and m._exclude:  # a segment with deletions wraps every posting list
-        inner = _bm25_leaf(m.child, boost)
+    leaf, gone = unwrap_deletions(m)
+    if gone is not None:
+        inner = _bm25_leaf(leaf, boost)
         if inner is not None:
-            gone = m._ids
             return {d: v for d, v in inner.items() if d not in gone}
     found = _bm25_leaf(m, boost)
     if found is None:
@@ -255,14 +269,10 @@ class _Postings:
     out), and an upper bound of its scores (the largest of Whoosh's block qualities: BM25 of
     the block's largest frequency and shortest length)."""
 
-    __slots__ = ("tfs", "params", "norm", "kp1", "bound", "some_zero")
+    __slots__ = ("tfs", "bm25", "bound")
 
     def __init__(self, m, params):
-        gone = None
-        if type(m) is _FILTER and m._exclude:
-            gone = m._ids
-            m = m.child
-        idf, avgfl, b, k1, lens, table, _slow = params
+        m, gone = unwrap_deletions(m)
         tfs: dict = {}
         bound = 0.0
         quality = m.scorer.block_quality
@@ -278,39 +288,24 @@ class _Postings:
             else:
                 tfs = {d: tf for d, tf in tfs.items() if d not in gone}
         self.tfs = tfs
-        self.params = params
-        self.norm = [k1 * ((1 - b) + b * fl / avgfl) for fl in table]
-        self.kp1 = k1 + 1
+        self.bm25 = _Bm25(params)
         self.bound = bound
-        self.some_zero = 0 in lens  # see _bm25_leaf
 
     @staticmethod
     def params_of(m):
         """The BM25 parameters of a leaf this class can read (deletions: the filtered leaf)."""
-        if type(m) is _FILTER and m._exclude:
-            m = m.child
-        return _leaf_params(m)
+        return _leaf_params(unwrap_deletions(m)[0])
 
     def scores(self, docs, boost: float) -> dict:
         """docnum -> score * boost for the documents of ``docs`` in this leaf: the floats of
         :func:`_bm25_leaf`."""
         tfs = self.tfs
-        params = self.params
-        idf, lens = params[0], params[4]
-        norm, kp1 = self.norm, self.kp1
         common = tfs.keys() & docs
         if not common:
             return {}
-        pairs = zip(common, map(tfs.__getitem__, common), strict=True)
-        if max(common) < len(lens) and not (self.some_zero and not all(lens[d] for d in common)):
-            if boost == 1:
-                return {d: idf * ((tf * kp1) / (tf + norm[lens[d]])) for d, tf in pairs}
-            return {d: idf * ((tf * kp1) / (tf + norm[lens[d]])) * boost for d, tf in pairs}
-        out = {}
-        for d, tf in pairs:  # a document past the column or with a zero length byte
-            v = _bm25_at(params, d, tf)
-            out[d] = v if boost == 1 else v * boost
-        return out
+        common = list(common)
+        vals = self.bm25.values(common, [tfs[d] for d in common], boost)
+        return dict(zip(common, vals, strict=True))
 
 
 def _expr_bound(e, leaves) -> float:
