@@ -304,7 +304,7 @@ class _Postings:
         if not common:
             return {}
         common = list(common)
-        vals = self.bm25.values(common, [tfs[d] for d in common], boost)
+        vals = self.bm25.values(common, list(map(tfs.__getitem__, common)), boost)
         return dict(zip(common, vals, strict=True))
 
 
