@@ -152,3 +152,71 @@ class MappedStorage(FileStorage):
 
     def open_file(self, name, **kwargs):
         return _MappedFile(open(self._fpath(name), "rb"), name=name, **kwargs)
+
+
+# ---- term lookups, remembered --------------------------------------------------------------
+
+from whoosh.codec.whoosh3 import W3TermsReader  # noqa: E402
+from whoosh.reading import TermNotFound  # noqa: E402
+
+# entries kept per segment before the memo starts over (a term info is ~200 bytes)
+TERM_MEMO_SIZE = 20_000
+
+
+class _MemoTermsReader(W3TermsReader):
+    """Whoosh's terms reader, remembering each term's info once looked up.
+
+    One query looks its terms up many times: each leaf's matcher and scorer, each Or's size
+    estimate, the group IDF, the typo check, the proximity order (on the codes queries, about
+    45 document frequencies and 37 term infos a query, each a hash-table probe and a struct
+    decoding in Python). The index is read-only while a searcher is open, so the answers never
+    change. Same values: the document frequency and total frequency are the term info's
+    fields that Whoosh's ``doc_frequency`` and ``frequency`` read from the same bytes."""
+
+    _oim_memo: dict
+
+    def term_info(self, fieldname, tbytes):
+        memo = self._oim_memo
+        key = (fieldname, tbytes)
+        ti = memo.get(key, memo)
+        if ti is memo:
+            try:
+                ti = W3TermsReader.term_info(self, fieldname, tbytes)
+            except TermNotFound:
+                ti = None
+            if len(memo) >= TERM_MEMO_SIZE:
+                memo.clear()
+            memo[key] = ti
+        if ti is None:
+            raise TermNotFound(f"No term {fieldname}:{tbytes!r}")
+        return ti
+
+    def _known(self, fieldname, tbytes):
+        try:
+            return self.term_info(fieldname, tbytes)
+        except TermNotFound:
+            raise KeyError((fieldname, tbytes)) from None  # what Whoosh's hash lookup raises
+
+    def doc_frequency(self, fieldname, tbytes):
+        return self._known(fieldname, tbytes).doc_frequency()
+
+    def frequency(self, fieldname, tbytes):
+        return self._known(fieldname, tbytes).weight()
+
+    def __contains__(self, term):
+        try:
+            self.term_info(*term)
+        except TermNotFound:
+            return False
+        return True
+
+
+def memoize_terms(reader) -> None:
+    """Make each segment of ``reader`` remember its term lookups (Whoosh's own terms reader
+    only; any other is left as it is)."""
+    readers = reader.leaf_readers() if hasattr(reader, "leaf_readers") else [(reader, 0)]
+    for r, _offset in readers:
+        terms = getattr(r, "_terms", None)
+        if type(terms) is W3TermsReader:
+            terms._oim_memo = {}
+            terms.__class__ = _MemoTermsReader

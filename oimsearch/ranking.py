@@ -135,13 +135,24 @@ class SharedIdfBM25(WeightingModel):
         if not searcher.schema[fieldname].scorable:
             return WeightScorer.for_(searcher, fieldname, text)
         b = self.settings.title_b if fieldname.startswith("title") else self.settings.b
-        sc = BM25FScorer(searcher, fieldname, text, b, self.settings.k1, qf=qf)
-        # replace the per-field IDF by the group IDF, then recompute the max quality
-        sc.idf = self.group_idf(searcher, fieldname, text)
+        idf = self.group_idf(searcher, fieldname, text)
+        sc = GroupIdfScorer(searcher, fieldname, text, b, self.settings.k1, idf, qf=qf)
         sc.dfl = _length_getter(searcher, fieldname, sc.dfl)
-        ti = searcher.term_info(fieldname, text)
-        sc._maxquality = sc._score(ti.max_weight(), ti.min_length())
         return sc
+
+
+class GroupIdfScorer(BM25FScorer):
+    """Whoosh's BM25 scorer with a given IDF (the group's): the same ``_score``, the same
+    set-up (``setup``: length function, best block quality), without the per-field IDF that
+    Whoosh's initializer looks up only to have it replaced."""
+
+    def __init__(self, searcher, fieldname: str, text, B: float, K1: float, idf: float, qf=1):
+        self.idf = idf
+        self.avgfl = searcher.get_parent().avg_field_length(fieldname) or 1
+        self.B = B
+        self.K1 = K1
+        self.qf = qf
+        self.setup(searcher, fieldname, text)
 
 
 # segment per-doc reader -> {field: its length column as bytes}, read once per segment

@@ -492,7 +492,7 @@ class Searcher:
     def __init__(self, index_dir: str | os.PathLike, settings: RankingSettings | None = None):
         from whoosh import index as windex
 
-        from oimsearch.mmapstore import MappedStorage
+        from oimsearch.mmapstore import MappedStorage, memoize_terms
 
         self.index_dir = Path(index_dir)
         self.settings = settings or RankingSettings()
@@ -506,6 +506,7 @@ class Searcher:
                 self.ix = windex.FileIndex(storage, indexname=self.manifest.indexname)
                 # the reader re-reads the TOC: a rebuild may remove the old name in between
                 self.searcher = self.ix.searcher(weighting=make_weighting(self.settings))
+                memoize_terms(self.searcher.reader())
                 break
             except Exception as e:
                 if attempt + 1 < OPEN_RETRIES:

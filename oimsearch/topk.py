@@ -37,6 +37,7 @@ from whoosh.scoring import BM25FScorer
 from oimsearch.ranking import (
     CoordMatcher,
     CoordQuery,
+    GroupIdfScorer,
     _flatten,
     _in_order_near,
     _tree_sum,
@@ -79,7 +80,7 @@ def _leaf_params(m):
     if type(m) is not W3LeafMatcher:
         return None
     sc = m.scorer
-    if type(sc) is not BM25FScorer:
+    if type(sc) is not BM25FScorer and type(sc) is not GroupIdfScorer:
         return None
     lengths = getattr(sc.dfl, "lengths", None)
     if lengths is None:

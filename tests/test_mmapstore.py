@@ -125,3 +125,68 @@ def test_closing_the_searcher_releases_the_mappings(compound_index):
     # nothing accumulates from one searcher to the next (whoosh3 releases every mapping at
     # close; Whoosh 2.7.4 keeps at most one segment mapping alive until a later close)
     assert after[-1] == after[0] <= before + 1, (before, after)
+
+
+def test_term_lookups_are_remembered_with_whoosh_values(fixture_index):
+    """The searcher's terms readers remember each lookup: the same answers as Whoosh's own
+    reader for every term and for absent ones, and a second lookup no longer reads the
+    terms file."""
+    from whoosh import index as windex
+    from whoosh.codec.whoosh3 import W3TermsReader
+    from whoosh.reading import TermNotFound
+
+    from oimsearch.mmapstore import _MemoTermsReader
+
+    s = Searcher(fixture_index)
+    plain_ix = windex.open_dir(str(fixture_index), indexname=s.manifest.indexname)
+    plain = plain_ix.reader()
+    try:
+        reader = s.searcher.reader()
+        pairs = list(zip(reader.leaf_readers(), plain.leaf_readers(), strict=True))
+        assert pairs
+        checked = 0
+        for (r, _o), (p, _po) in pairs:
+            assert type(r._terms) is _MemoTermsReader
+            assert type(p._terms) is W3TermsReader
+            terms = list(p._terms.terms())
+            assert terms
+            for _round in range(2):  # the second round comes from the memo
+                for f, t in terms:
+                    ti, pti = r._terms.term_info(f, t), p._terms.term_info(f, t)
+                    assert (ti.weight(), ti.doc_frequency(), ti.max_weight(), ti.min_length()) == (
+                        pti.weight(),
+                        pti.doc_frequency(),
+                        pti.max_weight(),
+                        pti.min_length(),
+                    )
+                    assert r.doc_frequency(f, t) == p.doc_frequency(f, t) > 0
+                    assert r.frequency(f, t) == p.frequency(f, t)
+                    assert (f, t) in r
+                    checked += 1
+                for f in ("body", "title"):
+                    assert r.doc_frequency(f, b"zzqxnotaword") == 0
+                    assert r.frequency(f, b"zzqxnotaword") == 0
+                    assert (f, b"zzqxnotaword") not in r
+                for f in ("body", "title", "nosuchfield"):
+                    assert (f, b"zzqxnotaword") not in r._terms
+                    with pytest.raises(KeyError):  # as Whoosh's hash lookup
+                        r._terms.doc_frequency(f, b"zzqxnotaword")
+                    with pytest.raises(TermNotFound):
+                        r._terms.term_info(f, b"zzqxnotaword")
+            # everything is remembered: the terms file is no longer read
+            tindex, r._terms._tindex = r._terms._tindex, None
+            try:
+                f, t = terms[0]
+                assert r.doc_frequency(f, t) == p.doc_frequency(f, t)
+                assert (f, b"zzqxnotaword") not in r._terms
+            finally:
+                r._terms._tindex = tindex
+        assert checked > 100
+        # searches give the same hits as before the memo filled up
+        first = [(h.id, h.score) for h in s.search("migrants OIM").hits]
+        again = [(h.id, h.score) for h in s.search("migrants OIM").hits]
+        assert first == again and first
+    finally:
+        plain.close()
+        plain_ix.close()
+        s.close()
