@@ -4,7 +4,7 @@
 # Needs the bench venv (bash bench/setup.sh). Writes bench/results/*.ablation.{json,md}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BASE='"shared_idf": false, "exact": false, "proximity": false, "acronyms": false, "fuzzy": false, "coord": 0, "title_share": false'
+BASE='"shared_idf": false, "exact": false, "proximity": false, "acronyms": false, "fuzzy": false, "coord": 0, "title_share": false, "question_words": false'
 V=(--variant "plain-bm25f={$BASE}"
    --variant "+shared-idf={$BASE, \"shared_idf\": true}"
    --variant "+true-bm25f={$BASE, \"bm25f\": true, \"title_separate\": false}"
@@ -13,7 +13,8 @@ V=(--variant "plain-bm25f={$BASE}"
    --variant "+acronyms={$BASE, \"acronyms\": true}"
    --variant "+fuzzy={$BASE, \"fuzzy\": true}"
    --variant "+coord={$BASE, \"coord\": 0.3}"
-   --variant "+title-share={$BASE, \"title_share\": true}")
+   --variant "+title-share={$BASE, \"title_share\": true}"
+   --variant "+question-words={$BASE, \"question_words\": true}")
 P=oimsearch,tantivy,fts5,bm25s,whoosh-fr,tantivy-1f
 .venv-bench/bin/python bench/run.py --corpus ../shared/corpora/fr-cnil-faq --peers $P --name fr-cnil-faq.ablation "${V[@]}"
 .venv-bench/bin/python bench/run.py --corpus ../shared/corpora/fr-piaf-qa --peers $P --query-sample 1000 --name fr-piaf-qa.ablation "${V[@]}"

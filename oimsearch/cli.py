@@ -307,7 +307,9 @@ def query_cmd(
     On a terminal: rank, score, path, title and up to three snippets with the matched words
     highlighted, then the total and the time. Piped: one tab-separated line per hit (rank,
     score, id, title). Accents, case and elisions (l'OIM, l’OIM) are ignored; words typed
-    with accents rank exact matches first. Exit 0 with hits, 1 with none, 2 on error.
+    with accents rank exact matches first. Interrogatives (quand, pourquoi, combien, quoi,
+    lequel) are left out of a question that has other words unless quoted ("quand").
+    Exit 0 with hits, 1 with none, 2 on error.
     """
     import time
 

@@ -218,6 +218,7 @@ class _Ctx:
     fuzzy: dict = field(default_factory=dict)
     acronym_hits: dict = field(default_factory=dict)
     words: list = field(default_factory=list)  # (surface, stems) of plain words, in order
+    text: str = ""  # the query as typed (the parser's character offsets point into it)
 
 
 def _fields_for(fieldname: str) -> tuple[str, ...]:
@@ -427,7 +428,10 @@ def _expand(node, ctx: _Ctx):
         return Q.AndMaybe(a, b) if b is not None else a
     if isinstance(node, (Q.And, Q.Or)):
         positive, negative = [], []
-        for sub in node.subqueries:
+        subs = node.subqueries
+        if s.question_words:
+            subs = _without_question_words(subs, ctx.text)
+        for sub in subs:
             if isinstance(sub, Q.Not):
                 saved = MatchSpec(set(ctx.spec.stems), set(ctx.spec.exact), set(ctx.spec.prefixes))
                 e = _expand(sub.query, ctx)
@@ -450,6 +454,30 @@ def _expand(node, ctx: _Ctx):
     if isinstance(node, Q.Every):
         return Q.Every()  # a lone *: every document
     raise QuerySyntaxError(f"unsupported query element: {node!r}")
+
+
+def _without_question_words(subs: list, text: str) -> list:
+    """``subs`` without the free words that are interrogatives (``quand``, ``combien``...,
+    ranking.QUESTION_WORDS), unless nothing else would be searched. A word given a field
+    (``title:quand``), quoted (``"quand"``: the parser's term starts after a quote in
+    ``text``), or excluded stays."""
+    from whoosh import query as Q
+
+    from oimsearch.analysis import fold_fragment, terms
+    from oimsearch.ranking import QUESTION_WORDS
+
+    def plain(q) -> bool:
+        start = getattr(q, "startchar", None)
+        quoted = start is not None and text[start - 1 : start] == '"'
+        return type(q) is Q.Term and q.fieldname == "text" and not quoted
+
+    keep = [q for q in subs if not (plain(q) and fold_fragment(q.text) in QUESTION_WORDS)]
+    # something left to search: a word that is not a stop word, or any other clause
+    if len(keep) < len(subs) and any(
+        not isinstance(q, Q.Not) and (not plain(q) or terms(q.text)) for q in keep
+    ):
+        return keep
+    return subs
 
 
 def _proximity_stems(ctx: _Ctx) -> list[str] | None:
@@ -567,7 +595,9 @@ class Searcher:
     def build_query(self, text: str, settings: RankingSettings | None = None):
         s = self.effective_settings(settings)
         tree = parse_user_query(text, "and" if s.operator == "and" else "or")
-        ctx = _Ctx(settings=s, searcher=self.searcher, acronyms=self.manifest.acronyms or {})
+        ctx = _Ctx(
+            settings=s, searcher=self.searcher, acronyms=self.manifest.acronyms or {}, text=text
+        )
         q = _expand(tree, ctx)
         if q is None:
             return None, ctx

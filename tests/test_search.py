@@ -361,3 +361,60 @@ def test_title_weight_scaled_by_the_title_ratio(tmp_path):
     assert [h.id for h in flat.hits][0] != "n1"
     assert [h.id for h in shared.hits][0] == "n1"
     assert {h.id for h in shared.hits} == {h.id for h in flat.hits}
+
+
+def _question_corpus(tmp_path):
+    import json
+
+    from oimsearch.indexer import index_paths
+
+    corpus = tmp_path / "q"
+    corpus.mkdir()
+    docs = [
+        {
+            "id": "ferry",
+            "title": "Horaires des ferries",
+            "body": "Les ferries partent de Marseille vers la Corse chaque soir à vingt heures.",
+        },
+        {
+            "id": "quand",
+            "title": "Souvenirs",
+            "body": "Quand il pleut, quand il vente, combien de fois pourquoi, et quoi encore.",
+        },
+        {
+            "id": "bateau",
+            "title": "Un bateau",
+            "body": "Le bateau du soir part quand la marée le permet.",
+        },
+    ]
+    (corpus / "docs.jsonl").write_text(
+        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8"
+    )
+    ix = tmp_path / "ix"
+    index_paths([corpus], index_dir=ix)
+    return ix
+
+
+def test_question_words_are_dropped_from_free_words_only(tmp_path):
+    from oimsearch.searcher import open_searcher
+
+    ix = _question_corpus(tmp_path)
+    q = "Quand partent les ferries de Marseille ?"
+    with open_searcher(ix) as s:
+        asked = s.search(q, snippets=False)
+        # an interrogative alone, quoted, given a field, or with only stop words: searched
+        alone = s.search("quand", snippets=False)
+        quoted = s.search('"quand" ferries', snippets=False)
+        fielded = s.search("body:quand ferries", snippets=False)
+        only_stops = s.search("combien de combien", snippets=False)
+    with open_searcher(ix, settings=RankingSettings(question_words=False)) as s:
+        kept = s.search(q, snippets=False)
+    assert "quand" not in asked.parsed_query and "quand" in kept.parsed_query
+    assert [h.id for h in asked.hits] == ["ferry"]  # the documents saying only "quand" go
+    assert {"quand", "bateau"} <= {h.id for h in kept.hits}
+    assert {h.id for h in alone.hits} == {"quand", "bateau"}
+    for res in (quoted, fielded):
+        assert "quand" in res.parsed_query and {"ferry", "quand", "bateau"} <= {
+            h.id for h in res.hits
+        }
+    assert [h.id for h in only_stops.hits] == ["quand"]
