@@ -762,9 +762,21 @@ class Searcher:
         depth = max(want, s.proximity_depth) if stems else max(want, 1)
         found = None
         if self.term_at_a_time:
+            from oimsearch.ranking import exact_bonus, split_exact
             from oimsearch.topk import top_docs
 
-            found = top_docs(srch, q, depth, flt)
+            first, exact_terms = split_exact(q) if s.exact_depth > 0 else (q, [])
+            if exact_terms:
+                # the body's exact twin re-scores the best documents of the query without it
+                found = top_docs(srch, first, max(depth, s.exact_depth), flt, multipliers=True)
+                if found is not None:
+                    pairs, total, mults = found
+                    bonus = exact_bonus(srch, pairs, mults, exact_terms)
+                    pairs = [(sc + bonus[d], d) if d in bonus else (sc, d) for sc, d in pairs]
+                    pairs.sort(key=lambda r: (-r[0], r[1]))
+                    found = pairs[:depth], total
+            else:
+                found = top_docs(srch, q, depth, flt)
         if found is not None:
             pairs, total = found
             relation = "eq"

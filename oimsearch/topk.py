@@ -223,14 +223,17 @@ def _expr_scores(e, atoms, leaf=_atom_scores) -> dict:
 class _TopK:
     """The best documents seen so far: (score, global docnum) pairs, ties at the floor kept."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, multipliers: bool = False):
         self.limit = limit
         self.items: list = []
         # the limit-th best score once `limit` documents are in: a document scoring below it
         # cannot enter (not even on a tie, which the docnum would break)
         self.floor = float("-inf")
+        # global docnum -> what its words' scores were multiplied by (coordination factor
+        # times the query's boost), for the documents that entered
+        self.mults: dict | None = {} if multipliers else None
 
-    def add(self, scored: dict, offset: int) -> None:
+    def add(self, scored: dict, offset: int, mult: float = 1.0) -> None:
         if not scored or not self.limit:
             return
         items, limit = self.items, self.limit
@@ -240,7 +243,10 @@ class _TopK:
                 self.floor = floor
                 items = [vd for vd in items if vd[0] >= floor]
         floor = self.floor
-        items += [(v, d + offset) for d, v in scored.items() if v >= floor]
+        new = [(v, d + offset) for d, v in scored.items() if v >= floor]
+        if self.mults is not None:
+            self.mults.update((d, mult) for _v, d in new)
+        items += new
         self.items = items
 
     def best(self) -> list:
@@ -368,7 +374,8 @@ def _score_words_lazily(m, top: _TopK, offset: int, allowed):
         docs = _set_docs(keys, idx)
         if docs:
             ws = [_expr_scores(live[i], leaves, lambda p, b, D=docs: p.scores(D, b)) for i in idx]
-            top.add(_coord_sum(ws, factors[len(idx)], boost, docs), offset)
+            f = factors[len(idx)]
+            top.add(_coord_sum(ws, f, boost, docs), offset, f * boost)
     return len(set().union(*keys))
 
 
@@ -428,12 +435,21 @@ def _score_segment(m, top: _TopK, offset: int, allowed) -> int:
     if len(words) == 1:
         (a,) = words
         f = factors[1]
-        top.add(a if f == 1 and boost == 1 else {d: v * f * boost for d, v in a.items()}, offset)
+        top.add(
+            a if f == 1 and boost == 1 else {d: v * f * boost for d, v in a.items()},
+            offset,
+            f * boost,
+        )
         return len(a)
     keys = [w.keys() for w in words]
     if len(words) > 8:  # too many sets of words to list: score every document
         every = set().union(*keys)
-        top.add(_all_coord(words, factors, boost, every), offset)
+        if top.mults is None:
+            top.add(_all_coord(words, factors, boost, every), offset)
+        else:  # each document with its own factor
+            for k, docs in _by_count(words, every).items():
+                f = factors[k]
+                top.add(_all_coord(words, factors, boost, docs), offset, f * boost)
         return len(every)
     best = [max(w.values()) for w in words]
     for bound, idx in _sets_by_bound(best, factors, boost):
@@ -442,8 +458,21 @@ def _score_segment(m, top: _TopK, offset: int, allowed) -> int:
         docs = _set_docs(keys, idx)
         if docs:
             ws = [words[i] for i in idx]
-            top.add(_coord_sum(ws, factors[len(idx)], boost, docs), offset)
+            f = factors[len(idx)]
+            top.add(_coord_sum(ws, f, boost, docs), offset, f * boost)
     return len(set().union(*keys))
+
+
+def _by_count(words: list, docs) -> dict:
+    """Number of words matched -> the documents of ``docs`` matching that many."""
+    out: dict = {}
+    for d in docs:
+        k = 0
+        for w in words:
+            if d in w:
+                k += 1
+        out.setdefault(k, set()).add(d)
+    return out
 
 
 def _all_coord(words: list, factors: list, boost: float, docs) -> dict:
@@ -459,21 +488,27 @@ def _all_coord(words: list, factors: list, boost: float, docs) -> dict:
     return out
 
 
-def top_docs(searcher, q, limit: int, flt=None):
+def top_docs(searcher, q, limit: int, flt=None, multipliers: bool = False):
     """``(pairs, total)``: the ``limit`` best (score, global docnum), best first (ties by
     docnum), and the exact number of matching documents; None when ``q`` is not a word query
-    (then Whoosh's own collector runs it)."""
+    (then Whoosh's own collector runs it). With ``multipliers``, ``(pairs, total, mults)``:
+    mults maps each docnum of pairs to what its words' summed scores were multiplied by (the
+    coordination factor of the words it matched, times the query's boost)."""
     if not isinstance(q, (CoordQuery, wq.Or, wq.Term)):
         return None
     allowed = searcher._filter_to_comb(flt) if flt is not None else None
     # the context Whoosh's search_with_collector gives: the same matcher trees (on a small
     # index a union may be an ArrayUnionMatcher, walked document by document)
     context = searcher.context()
-    top = _TopK(limit)
+    top = _TopK(limit, multipliers)
     total = 0
     for sub, offset in searcher.leaf_searchers():
         m = q.matcher(sub, context)
         if not m.is_active():
             continue
         total += _score_segment(m, top, offset, allowed)
+    if multipliers:
+        best = top.best()
+        mults = top.mults
+        return best, total, {d: mults[d] for _v, d in best}
     return top.best(), total

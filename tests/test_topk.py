@@ -4,11 +4,12 @@ positions twin field (oimsearch.fields)."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 from whoosh import query as Q
 
-from oimsearch.ranking import CoordQuery, RankingSettings
+from oimsearch.ranking import CoordQuery, RankingSettings, split_exact
 from oimsearch.searcher import Searcher
 from oimsearch.topk import top_docs
 
@@ -91,19 +92,33 @@ def test_top_docs_with_a_filter(searcher):
     assert n > 3
 
 
-def test_search_same_hits_both_ways(searcher, monkeypatch):
-    """End to end (proximity bonus, ids, snippets aside): term at a time or not, the same."""
+@pytest.mark.parametrize("exact_depth", [0, 100])
+def test_search_same_hits_both_ways(searcher, monkeypatch, exact_depth):
+    """End to end (proximity bonus, ids, snippets aside): term at a time or not, the same.
+    With the body's exact twin re-scored on the best documents (exact_depth, more than the
+    fixture's matches), the same documents and scores up to the order of the additions."""
+    st = replace(searcher.settings, exact_depth=exact_depth)
+    rescored = 0
     for text in WORD_QUERIES + OTHER_QUERIES:
         for limit, offset in ((10, 0), (3, 2)):
             monkeypatch.setattr(Searcher, "term_at_a_time", False)
-            a = searcher.search(text, limit=limit, offset=offset, snippets=False)
+            a = searcher.search(text, limit=limit, offset=offset, snippets=False, settings=st)
             monkeypatch.setattr(Searcher, "term_at_a_time", True)
-            b = searcher.search(text, limit=limit, offset=offset, snippets=False)
-            assert [(h.id, h.score) for h in a.hits] == [(h.id, h.score) for h in b.hits], text
+            b = searcher.search(text, limit=limit, offset=offset, snippets=False, settings=st)
+            if exact_depth == 0:
+                assert [(h.id, h.score) for h in a.hits] == [(h.id, h.score) for h in b.hits]
+            else:
+                assert [h.id for h in a.hits] == [h.id for h in b.hits], text
+                assert [h.score for h in b.hits] == pytest.approx(
+                    [h.score for h in a.hits], rel=1e-12
+                )
+                q, _ctx = searcher.build_query(text, st)
+                rescored += bool(split_exact(q)[1])
             if a.total_relation == "eq":
                 assert b.total == a.total, text
             else:
                 assert b.total >= a.total, text
+    assert exact_depth == 0 or rescored > 10
 
 
 def test_top_docs_over_segments_with_deletions(corpus_dir, tmp_path):
@@ -307,3 +322,36 @@ def test_lazy_sets_equal_whoosh_collector(zipf_index, monkeypatch):
     monkeypatch.setattr(topk, "LAZY", False)
     with Searcher(zipf_index) as s:
         assert _compare(s, s.settings, ZIPF_QUERIES, [1, 5, 30]) >= len(ZIPF_QUERIES)
+
+
+def test_exact_twin_rescored_on_the_best_documents(zipf_index):
+    """exact_depth below the number of matches: the full query's total, every hit scored as
+    the full query scores it (up to the order of the additions), hits in score order, and
+    the exact bonus moved documents (the first pass alone ranks otherwise)."""
+    from oimsearch.ranking import exact_bonus  # noqa: F401  (the path under test)
+
+    with Searcher(zipf_index) as s:
+        full_st = replace(s.settings, exact_depth=0)
+        checked = same = 0
+        for text in ZIPF_QUERIES:
+            q, _ctx = s.build_query(text, full_st)
+            first, terms = split_exact(q)
+            if not terms:
+                continue
+            assert all(t.fieldname == "body_exact" for t in terms)
+            assert "body_exact" not in str(first) and "body_exact" in str(q)
+            full = s.search(text, limit=2000, snippets=False, settings=full_st)
+            score_of = {h.id: h.score for h in full.hits}
+            for depth in (10, 40):
+                got = s.search(
+                    text, limit=10, snippets=False, settings=replace(s.settings, exact_depth=depth)
+                )
+                assert got.total == full.total and got.total_relation == "eq"
+                scores = [h.score for h in got.hits]
+                assert scores == sorted(scores, reverse=True) and len(scores) == 10
+                for h in got.hits:
+                    assert h.score == pytest.approx(score_of[h.id], rel=1e-12), (text, h.id)
+                same += [h.id for h in got.hits] == [h.id for h in full.hits[:10]]
+                checked += 1
+        assert checked >= 2 * (len(ZIPF_QUERIES) - 1)
+        assert same >= checked // 2  # mostly the same top 10 as scoring every match
