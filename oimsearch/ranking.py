@@ -92,9 +92,10 @@ class RankingSettings:
     # (or the `offset + limit` asked for when more), instead of every match: its postings are
     # as long as the body's, and a document it would lift from below into the top is rare.
     # 0: scored over every match, like the other fields. Whole dev halves, nDCG@10 at 0 / 100 /
-    # 30: CDTN 0.3023 / 0.3022 / 0.3015, PIAF 0.8059 / 0.8059, CNIL 0.9166 / 0.9166 (0.7258
-    # both); codes queries in one process, p95 19.16 / 16.70 / 15.55 ms (2026-11-24)
-    exact_depth: int = 100
+    # 50 / 30: CDTN 0.3023 / 0.3022 / 0.3021 / 0.3015, PIAF 0.8059 at 0, 100 and 50, CNIL
+    # 0.9166 (0.7258) at 0, 100 and 50; codes queries in one process, p95 at 0 / 100 / 30:
+    # 19.16 / 16.70 / 15.55 ms, and in another run at 100 / 50: 17.48 / 15.66 ms (2026-11-24)
+    exact_depth: int = 50
     acronyms: bool = True
     acronym_boost: float = 0.35
     fuzzy: bool = True
