@@ -897,6 +897,17 @@ def split_exact(q, field: str = RESCORED_EXACT_FIELD) -> tuple:
     return word(q)
 
 
+def _by_segment(searcher, want: list):
+    """``(segment searcher, docnum offset, reader, local docnums)`` of each segment holding
+    some of the sorted global docnums ``want``."""
+    for sub, offset in searcher.leaf_searchers():
+        reader = sub.reader()
+        end = offset + reader.doc_count_all()
+        local = [d - offset for d in want if offset <= d < end]
+        if local:
+            yield sub, offset, reader, local
+
+
 def exact_bonus(searcher, pairs: list, mults: dict, terms: list) -> dict:
     """Global docnum -> the scores of ``terms`` (Whoosh Terms, with their boosts) on each
     document of ``pairs``, summed and multiplied by the document's multiplier (``mults``:
@@ -906,12 +917,7 @@ def exact_bonus(searcher, pairs: list, mults: dict, terms: list) -> dict:
     if not want or not terms:
         return out
     context = searcher.context()
-    for sub, offset in searcher.leaf_searchers():
-        reader = sub.reader()
-        end = offset + reader.doc_count_all()
-        local = [d - offset for d in want if offset <= d < end]
-        if not local:
-            continue
+    for sub, offset, reader, local in _by_segment(searcher, want):
         for t in terms:
             if (t.fieldname, t.text) not in reader:
                 continue
@@ -934,12 +940,7 @@ def proximity_bonus(searcher, docnums, stems: list, settings: RankingSettings) -
     want = sorted(set(docnums))
     fields_ = proximity_fields(settings)
     slop = settings.proximity_slop
-    for sub, offset in searcher.leaf_searchers():
-        reader = sub.reader()
-        end = offset + reader.doc_count_all()
-        local = [d - offset for d in want if offset <= d < end]
-        if not local:
-            continue
+    for sub, offset, reader, local in _by_segment(searcher, want):
         per_field = []
         for f, boost in fields_:
             f = positions_field(reader.schema, f)

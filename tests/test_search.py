@@ -303,14 +303,24 @@ def test_long_forms_analysed_at_index_time(fixture_index, monkeypatch):
         assert [(h.id, h.score) for h in res.hits] == [(h.id, h.score) for h in want.hits]
 
 
-def _shared_title_corpus(tmp_path):
-    """Three paragraphs of one article share its title; a fourth document has its own."""
+def _jsonl_index(tmp_path, docs: list):
+    """An index of ``docs`` (dicts with id, title, body), written as one JSONL file."""
     import json
 
     from oimsearch.indexer import index_paths
 
     corpus = tmp_path / "c"
     corpus.mkdir()
+    (corpus / "docs.jsonl").write_text(
+        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8"
+    )
+    ix = tmp_path / "ix"
+    index_paths([corpus], index_dir=ix)
+    return ix
+
+
+def _shared_title_corpus(tmp_path):
+    """Three paragraphs of one article share its title; a fourth document has its own."""
     docs = [
         {
             "id": "p1",
@@ -333,12 +343,7 @@ def _shared_title_corpus(tmp_path):
             "body": "Le port de commerce, premier port de la ville, recrute.",
         },
     ]
-    with open(corpus / "docs.jsonl", "w", encoding="utf-8") as f:
-        for d in docs:
-            f.write(json.dumps(d, ensure_ascii=False) + "\n")
-    ix = tmp_path / "ix"
-    index_paths([corpus], index_dir=ix)
-    return ix
+    return _jsonl_index(tmp_path, docs)
 
 
 def test_title_weight_scaled_by_the_title_ratio(tmp_path):
@@ -364,12 +369,6 @@ def test_title_weight_scaled_by_the_title_ratio(tmp_path):
 
 
 def _question_corpus(tmp_path):
-    import json
-
-    from oimsearch.indexer import index_paths
-
-    corpus = tmp_path / "q"
-    corpus.mkdir()
     docs = [
         {
             "id": "ferry",
@@ -387,12 +386,7 @@ def _question_corpus(tmp_path):
             "body": "Le bateau du soir part quand la marée le permet.",
         },
     ]
-    (corpus / "docs.jsonl").write_text(
-        "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8"
-    )
-    ix = tmp_path / "ix"
-    index_paths([corpus], index_dir=ix)
-    return ix
+    return _jsonl_index(tmp_path, docs)
 
 
 def test_question_words_are_dropped_from_free_words_only(tmp_path):
