@@ -214,8 +214,7 @@ class _MemoTermsReader(W3TermsReader):
 def memoize_terms(reader) -> None:
     """Make each segment of ``reader`` remember its term lookups (Whoosh's own terms reader
     only; any other is left as it is)."""
-    readers = reader.leaf_readers() if hasattr(reader, "leaf_readers") else [(reader, 0)]
-    for r, _offset in readers:
+    for r, _offset in reader.leaf_readers():
         terms = getattr(r, "_terms", None)
         if type(terms) is W3TermsReader:
             terms._oim_memo = {}

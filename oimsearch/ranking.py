@@ -870,24 +870,24 @@ RESCORED_EXACT_FIELD = "body_exact"
 
 def split_exact(q, field: str = RESCORED_EXACT_FIELD) -> tuple:
     """``(query, terms)``: a word query without the ``field`` terms of its words, and those
-    terms. A word query: a CoordQuery of words (at most 8), or a single word, each word a
-    Term or an Or of Terms (phrases and other clauses stay in place). Anything else, or no
-    such term, gives ``(q, [])``. The query's documents stay the same whenever each exact
-    term comes with its word's stem in the same field (an exact form's documents have its
-    stem at the same position)."""
+    terms. A word query: a CoordQuery of words, or a single word, each word a Term or an Or
+    of clauses (phrases and other clauses stay in place). A word's exact terms are taken out
+    only when it also has a term of the stemmed field (``body`` for ``body_exact``): an exact
+    form's documents have its stem at the same position, so the query's documents stay the
+    same. Anything else, or no such term, gives ``(q, [])``."""
+    stem_field = field.removesuffix("_exact")
 
     def word(w):
         if type(w) is not _wq.Or or w.boost != 1:
             return w, []
-        gone = [c for c in w.subqueries if type(c) is _wq.Term and c.fieldname == field]
-        keep = [c for c in w.subqueries if not (type(c) is _wq.Term and c.fieldname == field)]
-        if not gone or not any(type(c) is _wq.Term and c.fieldname != field for c in keep):
+        keep, gone = [], []
+        for c in w.subqueries:
+            (gone if type(c) is _wq.Term and c.fieldname == field else keep).append(c)
+        if not gone or not any(type(c) is _wq.Term and c.fieldname == stem_field for c in keep):
             return w, []
         return _wq.Or(keep), gone
 
     if isinstance(q, CoordQuery):
-        if len(q.subqueries) > 8:
-            return q, []
         words, terms = [], []
         for w in q.subqueries:
             w2, gone = word(w)

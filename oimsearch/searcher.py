@@ -480,6 +480,15 @@ def _without_question_words(subs: list, text: str) -> list:
     return subs
 
 
+def _with_bonus(pairs: list, bonus: dict) -> list:
+    """(score, docnum) pairs with each document's bonus added, best first (ties by docnum)."""
+    if not bonus:
+        return pairs
+    pairs = [(sc + bonus[d], d) if d in bonus else (sc, d) for sc, d in pairs]
+    pairs.sort(key=lambda r: (-r[0], r[1]))
+    return pairs
+
+
 def _proximity_stems(ctx: _Ctx) -> list[str] | None:
     """The query's stems, in order, when the proximity bonus applies (2 to 8 of them)."""
     s = ctx.settings
@@ -771,9 +780,7 @@ class Searcher:
                 found = top_docs(srch, first, max(depth, s.exact_depth), flt, multipliers=True)
                 if found is not None:
                     pairs, total, mults = found
-                    bonus = exact_bonus(srch, pairs, mults, exact_terms)
-                    pairs = [(sc + bonus[d], d) if d in bonus else (sc, d) for sc, d in pairs]
-                    pairs.sort(key=lambda r: (-r[0], r[1]))
+                    pairs = _with_bonus(pairs, exact_bonus(srch, pairs, mults, exact_terms))
                     found = pairs[:depth], total
             else:
                 found = top_docs(srch, q, depth, flt)
@@ -785,10 +792,7 @@ class Searcher:
         if stems:
             from oimsearch.ranking import proximity_bonus
 
-            bonus = proximity_bonus(srch, [d for _sc, d in pairs], stems, s)
-            if bonus:
-                pairs = [(sc + bonus[d], d) if d in bonus else (sc, d) for sc, d in pairs]
-                pairs.sort(key=lambda r: (-r[0], r[1]))
+            pairs = _with_bonus(pairs, proximity_bonus(srch, [d for _sc, d in pairs], stems, s))
         scored = pairs[offset:want] if limit > 0 else []
         # deterministic order: score desc, then id
         rows = [(sc, srch.stored_fields(d), d) for sc, d in scored]
