@@ -175,3 +175,31 @@ def test_indexer_uses_compact_writer_and_stays_searchable(tmp_path, corpus_dir, 
     assert made == ["CompactSegmentWriter"]
     with Searcher(tmp_path / "ix") as s:
         assert s.search("traite").hits
+
+
+def _block_compressions(ix) -> dict:
+    """Field -> the set of the compression levels of its posting blocks."""
+    out: dict = {}
+    with ix.reader() as r:
+        for field, text in r.all_terms():
+            m = r.postings(field, text)
+            while m.is_active():
+                out.setdefault(field, set()).add(m._compression)
+                m.next()
+    return out
+
+
+def test_scoring_fields_written_without_zlib(tmp_path):
+    """Blocks of the fields every query decodes are stored raw; the positions keep zlib."""
+    ix = _create(tmp_path / "ix")
+    w = CompactSegmentWriter(ix)
+    for d in _docs(300):
+        w.add_document(**d, body_pos=d["body"])
+    w.commit()
+    comp = _block_compressions(ix)
+    ix.close()
+    assert {"title", "body", "title_exact", "body_exact", "body_pos"} <= set(comp)
+    for field in ("title", "body", "title_exact"):
+        assert comp[field] == {0}, field
+    assert comp["body_pos"] - {0}
+    assert comp["body_exact"] - {0}
