@@ -177,29 +177,35 @@ def test_indexer_uses_compact_writer_and_stays_searchable(tmp_path, corpus_dir, 
         assert s.search("traite").hits
 
 
-def _block_compressions(ix) -> dict:
-    """Field -> the set of the compression levels of its posting blocks."""
-    out: dict = {}
+def _block_stats(ix) -> tuple[dict, dict]:
+    """Field -> the set of the compression levels of its posting blocks, and field -> the
+    largest number of postings in one of its blocks."""
+    comp: dict = {}
+    size: dict = {}
     with ix.reader() as r:
         for field, text in r.all_terms():
             m = r.postings(field, text)
             while m.is_active():
-                out.setdefault(field, set()).add(m._compression)
+                comp.setdefault(field, set()).add(m._compression)
+                size[field] = max(size.get(field, 0), m._blocklength)
                 m.next()
-    return out
+    return comp, size
 
 
 def test_scoring_fields_written_without_zlib(tmp_path):
-    """Blocks of the fields every query decodes are stored raw; the positions keep zlib."""
+    """Blocks of the fields every query decodes are stored raw; the positions keep zlib, in
+    blocks of 64 postings."""
     ix = _create(tmp_path / "ix")
     w = CompactSegmentWriter(ix)
     for d in _docs(300):
         w.add_document(**d, body_pos=d["body"])
     w.commit()
-    comp = _block_compressions(ix)
+    comp, size = _block_stats(ix)
     ix.close()
     assert {"title", "body", "title_exact", "body_exact", "body_pos"} <= set(comp)
     for field in ("title", "body", "title_exact"):
         assert comp[field] == {0}, field
     assert comp["body_pos"] - {0}
     assert comp["body_exact"] - {0}
+    assert size["body_pos"] == 64
+    assert size["body"] == size["body_exact"] == 128
