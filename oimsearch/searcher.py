@@ -635,12 +635,27 @@ class Searcher:
         """
         from oimsearch.analysis import iter_terms, terms
 
+        by_first = self.__dict__.get("_long_form_index")
+        if by_first is None and self.manifest.acronym_terms:  # analysed at index time
+            # first term -> [(stemmed long form, long form, acronym)], in the manifest's order
+            analysed = self.manifest.acronym_terms
+            by_first = self._long_form_index = {}
+            for acr, forms in (self.manifest.acronyms or {}).items():
+                for form in forms[:2]:
+                    fs = analysed.get(form)
+                    fs = tuple(terms(form)) if fs is None else tuple(fs)
+                    if len(fs) >= 2:
+                        by_first.setdefault(fs[0], []).append((fs, form, acr))
+        if by_first is not None:
+            table: dict = {}
+            for first in stems:
+                for fs, form, acr in by_first.get(first, ()):
+                    table.setdefault(fs, []).append((form, acr))
+            return table
+        # an older manifest: first terms and analysed forms kept as they are looked at
         firsts = self.__dict__.setdefault("_long_form_first", {})
         full = self.__dict__.setdefault("_long_form_terms", {})
-        if not full and self.manifest.acronym_terms:  # analysed at index time
-            full.update((f, tuple(t)) for f, t in self.manifest.acronym_terms.items())
-            firsts.update((f, t[0] if t else None) for f, t in full.items())
-        table: dict = {}
+        table = {}
         for acr, forms in (self.manifest.acronyms or {}).items():
             for form in forms[:2]:
                 first = firsts.get(form, "")

@@ -301,6 +301,21 @@ def test_long_forms_analysed_at_index_time(fixture_index, monkeypatch):
         res = s.search("République centrafricaine", snippets=False)
         assert res.expansions == want.expansions and res.parsed_query == want.parsed_query
         assert [(h.id, h.score) for h in res.hits] == [(h.id, h.score) for h in want.hits]
+        # every run of query terms finds what the table of all long forms has for it
+        full: dict = {}
+        for acr, fs in s.manifest.acronyms.items():
+            for f in fs[:2]:
+                t = tuple(terms(f))
+                if len(t) >= 2:
+                    full.setdefault(t, []).append((f, acr))
+        for text in ("République centrafricaine", "organisation internationale migrations"):
+            seq = terms(text)
+            table = s._long_forms(set(seq))
+            for i in range(len(seq)):
+                for j in range(i + 2, len(seq) + 1):
+                    key = tuple(seq[i:j])
+                    assert table.get(key, []) == full.get(key, [])
+        assert any(table.values())
 
 
 def _jsonl_index(tmp_path, docs: list):
