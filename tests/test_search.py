@@ -196,7 +196,6 @@ def test_searcher_resolves_the_index_dir_like_the_indexer(tmp_path, monkeypatch)
 
 def test_long_forms_are_analysed_only_for_queries_that_can_use_them(fixture_index):
     """With a manifest written before long forms were stored analysed."""
-    from oimsearch.analysis import terms
     from oimsearch.searcher import Searcher
 
     s = Searcher(fixture_index)
@@ -209,22 +208,32 @@ def test_long_forms_are_analysed_only_for_queries_that_can_use_them(fixture_inde
         analysed = set(s.__dict__["_long_form_terms"])
         forms = [f for fs in s.manifest.acronyms.values() for f in fs[:2]]
         assert analysed and len(analysed) < len(set(forms))
-        # every run of query terms finds what the table of all long forms has for it
-        full: dict = {}
-        for acr, fs in s.manifest.acronyms.items():
-            for f in fs[:2]:
-                t = tuple(terms(f))
-                if len(t) >= 2:
-                    full.setdefault(t, []).append((f, acr))
-        for text in ("République centrafricaine", "organisation internationale migrations"):
-            seq = terms(text)
-            lazy = s._long_forms(set(seq))
-            for i in range(len(seq)):
-                for j in range(i + 2, len(seq) + 1):
-                    key = tuple(seq[i:j])
-                    assert lazy.get(key, []) == full.get(key, [])
+        _check_long_form_runs(s)
     finally:
         s.close()
+
+
+def _check_long_form_runs(s) -> None:
+    """Every run of query terms finds in ``s._long_forms`` what the table of all long forms
+    (built here, analysing each one) has for it."""
+    from oimsearch.analysis import terms
+
+    full: dict = {}
+    for acr, fs in s.manifest.acronyms.items():
+        for f in fs[:2]:
+            t = tuple(terms(f))
+            if len(t) >= 2:
+                full.setdefault(t, []).append((f, acr))
+    found = 0
+    for text in ("République centrafricaine", "organisation internationale migrations"):
+        seq = terms(text)
+        table = s._long_forms(set(seq))
+        found += sum(map(len, table.values()))
+        for i in range(len(seq)):
+            for j in range(i + 2, len(seq) + 1):
+                key = tuple(seq[i:j])
+                assert table.get(key, []) == full.get(key, [])
+    assert found
 
 
 def test_prefix_absent_from_titles_on_a_large_index(tmp_path, monkeypatch):
@@ -301,21 +310,7 @@ def test_long_forms_analysed_at_index_time(fixture_index, monkeypatch):
         res = s.search("République centrafricaine", snippets=False)
         assert res.expansions == want.expansions and res.parsed_query == want.parsed_query
         assert [(h.id, h.score) for h in res.hits] == [(h.id, h.score) for h in want.hits]
-        # every run of query terms finds what the table of all long forms has for it
-        full: dict = {}
-        for acr, fs in s.manifest.acronyms.items():
-            for f in fs[:2]:
-                t = tuple(terms(f))
-                if len(t) >= 2:
-                    full.setdefault(t, []).append((f, acr))
-        for text in ("République centrafricaine", "organisation internationale migrations"):
-            seq = terms(text)
-            table = s._long_forms(set(seq))
-            for i in range(len(seq)):
-                for j in range(i + 2, len(seq) + 1):
-                    key = tuple(seq[i:j])
-                    assert table.get(key, []) == full.get(key, [])
-        assert any(table.values())
+        _check_long_form_runs(s)
 
 
 def _jsonl_index(tmp_path, docs: list):
