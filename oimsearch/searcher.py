@@ -626,12 +626,13 @@ class Searcher:
     def _long_forms(self, stems: set) -> dict:
         """Stemmed long form (tuple) -> [(long form, acronym)], in the manifest's order.
 
-        Only long forms whose first term is in ``stems`` are analysed and listed: any other
-        cannot equal a run of the query's terms, so every run looks up the same list as in
-        the table of all long forms. The indexer stores each long form analysed in the
-        manifest; for an older manifest, first terms and analysed forms are kept per
-        searcher, so a long form is analysed at most once (a fresh process used to analyse
-        all of them, ~500 on a large corpus, for its first query).
+        Only long forms whose first term is in ``stems`` are listed: any other cannot equal
+        a run of the query's terms, so every run looks up the same list as in the table of
+        all long forms. The indexer stores each long form analysed in the manifest: the
+        long forms are then indexed by first term once per searcher. For an older manifest,
+        first terms and analysed forms are kept per searcher as they are looked at, so a
+        long form is analysed at most once (a fresh process used to analyse all of them,
+        ~500 on a large corpus, for its first query).
         """
         from oimsearch.analysis import iter_terms, terms
 

@@ -6,9 +6,10 @@ heap-merges them at commit, then looks each posting's field length up again in t
 segment's length column. On the codes corpus that is about half of the indexing time
 (profile in ``bench/README.md``). Here the postings of a segment are kept in memory, chained
 per term in flat arrays (about 20 bytes a posting plus its encoded value), and written in
-term order at commit with field lengths from memory. The segment files are the ones Whoosh
-would write (same codec, same calls to its field writer), so indexes stay readable by stock
-Whoosh 2.7.4 and whoosh3.
+term order at commit with field lengths from memory. The segment files are written by
+Whoosh's own codec and field writer, in its format, so indexes stay readable by stock
+Whoosh 2.7.4 and whoosh3; only two block settings differ by field (UNCOMPRESSED_FIELDS and
+BLOCK_LIMITS below), through the codec's own per-block compression flag and block length.
 
 With several processes, :class:`CompactMpWriter` gives its children the compact writer too.
 """
