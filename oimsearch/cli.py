@@ -298,8 +298,8 @@ def query_cmd(
     operator: Optional[str] = typer.Option(  # noqa: UP045
         None,
         "--operator",
-        help="Default operator between words: 'or' (all-words documents first; default) "
-        "or 'and' (every word required).",
+        help="Default operator between words: 'or' (all-words documents first, then those "
+        "missing only common words; default) or 'and' (every word required).",
     ),
 ) -> None:
     """Ranked search with highlighted snippets.

@@ -447,7 +447,11 @@ def _expand(node, ctx: _Ctx):
         if isinstance(node, Q.And):
             q = positive[0] if len(positive) == 1 else Q.And(positive)
         else:
-            q = positive[0] if len(positive) == 1 else CoordQuery(positive, power=s.coord)
+            q = (
+                positive[0]
+                if len(positive) == 1
+                else CoordQuery(positive, power=s.coord, idf_power=s.coord_idf)
+            )
         if negative:
             q = Q.AndNot(q, negative[0] if len(negative) == 1 else Q.Or(negative))
         return q

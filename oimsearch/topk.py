@@ -346,6 +346,7 @@ def _score_words_lazily(m, top: _TopK, offset: int, allowed):
     live = [e for e in exprs if e is not None]
     if not 2 <= len(live) <= 8:
         return None
+    weights = [w for e, w in zip(exprs, m.weights, strict=True) if e is not None]
     params = [_Postings.params_of(a) for a in atoms]
     if any(p is None for p in params):
         return None
@@ -358,36 +359,52 @@ def _score_words_lazily(m, top: _TopK, offset: int, allowed):
         if allowed is not None:
             ks = {d for d in ks if d + offset in allowed}
         keys.append(ks)
+    weights = [w for w, ks in zip(weights, keys, strict=True) if ks]
     live = [e for e, ks in zip(live, keys, strict=True) if ks]
     keys = [ks for ks in keys if ks]
     if not keys:
         return 0
-    n, power, boost = m.n, m.power, m.boost
-    coord = power and n > 1
-    factors = [(k / n) ** power if coord else 1.0 for k in range(n + 1)]
+    boost = m.boost
     # a hair above each bound: a bound is a float computed another way than the scores
     best = [_expr_bound(e, leaves) * (1 + 1e-9) for e in live]
 
-    for bound, idx in _sets_by_bound(best, factors, boost):
+    for bound, idx, f in _sets_by_bound(best, _set_factor(m, weights), boost):
         if bound < top.floor:
             break
         docs = _set_docs(keys, idx)
         if docs:
             ws = [_expr_scores(live[i], leaves, lambda p, b, D=docs: p.scores(D, b)) for i in idx]
-            f = factors[len(idx)]
             top.add(_coord_sum(ws, f, boost, docs), offset, f * boost)
     return len(set().union(*keys))
 
 
-def _sets_by_bound(best: list, factors: list, boost: float) -> list:
-    """(bound, word indexes) of every non-empty set of words, highest bound first."""
+def _set_factor(m, weights: list):
+    """The coordination factor of CoordMatcher ``m`` for a document matching exactly the
+    words ``idx`` (indexes into ``weights``, the weights of the words taken, in word
+    order): their weights summed in word order, as ``CoordMatcher.score`` sums them."""
+    if not (m.power and m.n > 1):
+        return lambda idx: 1.0
+
+    def factor(idx):
+        w = 0.0
+        for i in idx:
+            w += weights[i]
+        return m.factor(w)
+
+    return factor
+
+
+def _sets_by_bound(best: list, factor, boost: float) -> list:
+    """(bound, word indexes, coordination factor) of every non-empty set of words, highest
+    bound first."""
     sets = []
     for mask in range(1, 1 << len(best)):
         idx = [i for i in range(len(best)) if mask >> i & 1]
         bound = 0.0
         for i in idx:
             bound += best[i]
-        sets.append((bound * factors[len(idx)] * boost, idx))
+        f = factor(idx)
+        sets.append((bound * f * boost, idx, f))
     sets.sort(key=lambda bs: -bs[0])
     return sets
 
@@ -416,25 +433,30 @@ def _score_segment(m, top: _TopK, offset: int, allowed) -> int:
             counted = _score_words_lazily(m, top, offset, allowed)
             if counted is not None:
                 return counted
-        atoms, exprs, n, power, boost = m.atoms, m.exprs, m.n, m.power, m.boost
+        atoms, exprs, boost = m.atoms, m.exprs, m.boost
+        weights = m.weights
+        factor = m.factor if m.power and m.n > 1 else None
     else:
         atoms = []
-        exprs, n, power, boost = [_flatten(m, atoms)], 1, 0, 1.0
-    words = [_expr_scores(e, atoms) for e in exprs if e is not None]
+        exprs, weights, boost, factor = [_flatten(m, atoms)], [1.0], 1.0, None
+    words = [
+        (_expr_scores(e, atoms), w) for e, w in zip(exprs, weights, strict=True) if e is not None
+    ]
     if allowed is not None:
-        words = [{d: v for d, v in w.items() if d + offset in allowed} for w in words]
-    words = [w for w in words if w]
+        words = [({d: v for d, v in s.items() if d + offset in allowed}, w) for s, w in words]
+    words = [sw for sw in words if sw[0]]
     if not words:
         return 0
+    weights = [w for _s, w in words]
+    words = [s for s, _w in words]
     # CoordMatcher.score: 0.0, plus each word's score on the document in word order, times
-    # (matched / n) ** power, times the boost. Scores are >= 0, so the sum of the words a
-    # document has is that sum, and it grows with each word's score: summing the words'
-    # best scores the same way bounds it.
-    coord = power and n > 1
-    factors = [(k / n) ** power if coord else 1.0 for k in range(n + 1)]
+    # the coordination factor of the words' summed weight, times the boost. Scores are >= 0,
+    # so the sum of the words a document has is that sum, and it grows with each word's
+    # score: summing the words' best scores the same way bounds it.
+    set_factor = _set_factor(m, weights) if factor is not None else (lambda idx: 1.0)
     if len(words) == 1:
         (a,) = words
-        f = factors[1]
+        f = set_factor([0])
         top.add(
             a if f == 1 and boost == 1 else {d: v * f * boost for d, v in a.items()},
             offset,
@@ -444,47 +466,37 @@ def _score_segment(m, top: _TopK, offset: int, allowed) -> int:
     keys = [w.keys() for w in words]
     if len(words) > 8:  # too many sets of words to list: score every document
         every = set().union(*keys)
-        if top.mults is None:
-            top.add(_all_coord(words, factors, boost, every), offset)
-        else:  # each document with its own factor
-            for k, docs in _by_count(words, every).items():
-                f = factors[k]
-                top.add(_all_coord(words, factors, boost, docs), offset, f * boost)
+        for f, scored in _all_coord(words, weights, factor, boost, every).items():
+            top.add(scored, offset, f * boost)
         return len(every)
     best = [max(w.values()) for w in words]
-    for bound, idx in _sets_by_bound(best, factors, boost):
+    for bound, idx, f in _sets_by_bound(best, set_factor, boost):
         if bound < top.floor:
             break
         docs = _set_docs(keys, idx)
         if docs:
             ws = [words[i] for i in idx]
-            f = factors[len(idx)]
             top.add(_coord_sum(ws, f, boost, docs), offset, f * boost)
     return len(set().union(*keys))
 
 
-def _by_count(words: list, docs) -> dict:
-    """Number of words matched -> the documents of ``docs`` matching that many."""
+def _all_coord(words: list, weights: list, factor, boost: float, docs) -> dict:
+    """Coordination factor -> {docnum: CoordMatcher.score} of the documents ``docs``, each
+    scored over all the words (``factor``: the factor of a summed weight; None: 1.0)."""
     out: dict = {}
+    pairs = list(zip(words, weights, strict=True))
     for d in docs:
-        k = 0
-        for w in words:
-            if d in w:
-                k += 1
-        out.setdefault(k, set()).add(d)
-    return out
-
-
-def _all_coord(words: list, factors: list, boost: float, docs) -> dict:
-    out = {}
-    for d in docs:
-        total, k = 0.0, 0
-        for w in words:
+        total, matched = 0.0, 0.0
+        for w, wt in pairs:
             v = w.get(d)
             if v is not None:
                 total += v
-                k += 1
-        out[d] = total * factors[k] * boost
+                matched += wt
+        f = factor(matched) if factor is not None else 1.0
+        scored = out.get(f)
+        if scored is None:
+            scored = out[f] = {}
+        scored[d] = total * f * boost
     return out
 
 

@@ -110,14 +110,17 @@ class RefCoordMatcher(_UnionMatcher):
     the essential words' postings only, and the others are only skipped to, for scoring.
     """
 
-    def __init__(self, subs, n: int, power: float, boost: float):
+    def __init__(self, subs, n: int, power: float, boost: float, weights=None, wtotal=None):
         self.n = n
         self.power = power
         self.boost = boost
+        self.weights = weights if weights is not None else [1.0] * len(subs)
+        self.wtotal = float(n) if wtotal is None else wtotal
         super().__init__(subs)
 
     def copy(self):
-        c = RefCoordMatcher([m.copy() for m in self.subs], self.n, self.power, self.boost)
+        subs = [m.copy() for m in self.subs]
+        c = RefCoordMatcher(subs, self.n, self.power, self.boost, self.weights, self.wtotal)
         c.essential = list(self.essential)
         c._find()
         return c
@@ -152,12 +155,14 @@ class RefCoordMatcher(_UnionMatcher):
 
     def score(self) -> float:
         total = 0.0
-        matched = 0
-        for m in self._at_current():
-            total += m.score()
-            matched += 1
+        matched = 0.0
+        on = set(map(id, self._at_current()))
+        for m, w in zip(self.subs, self.weights, strict=True):
+            if id(m) in on:
+                total += m.score()
+                matched += w
         if self.power and self.n > 1:
-            total *= (matched / self.n) ** self.power
+            total *= (matched / self.wtotal) ** self.power
         return total * self.boost
 
 

@@ -261,6 +261,39 @@ def test_prefix_absent_from_titles_on_a_large_index(tmp_path, monkeypatch):
         assert (res.total, res.total_relation) == (3, "eq")
 
 
+def test_coordination_weighs_words_by_idf(tmp_path):
+    """The coordination factor counts each word as its IDF ** coord_idf: a document missing
+    a rare word of the query keeps less of its score than one missing a common word; at
+    coord_idf 0 each word counts 1 (matched / n)."""
+    from oimsearch.indexer import index_paths
+    from oimsearch.ranking import bm25_idf
+    from oimsearch.searcher import Searcher
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "z.txt").write_text("Note\n\nUn zèbre traverse la plaine.\n")
+    for i in range(30):
+        (corpus / f"m{i}.txt").write_text(f"Note\n\nLa maison numéro {i} est vendue.\n")
+    index_paths([corpus], index_dir=tmp_path / "ix")
+    plain = {"exact": False, "proximity": False, "acronyms": False, "fuzzy": False}
+
+    def scores(**kw):
+        res = s.search("zèbre maison", limit=50, settings=RankingSettings(**plain, **kw))
+        return {h.id: h.score for h in res.hits}
+
+    with Searcher(tmp_path / "ix") as s:
+        bare = scores(coord=0.0)
+        assert len(bare) == 31
+        idf_z, idf_m = bm25_idf(1, 31), bm25_idf(30, 31)
+        for p in (0.0, 1.0, 1.5):
+            got = scores(coord=0.3, coord_idf=p)
+            wz, wm = idf_z**p, idf_m**p
+            fz, fm = (wz / (wz + wm)) ** 0.3, (wm / (wz + wm)) ** 0.3
+            assert got["z.txt"] == pytest.approx(bare["z.txt"] * fz, rel=1e-9)
+            assert got["m0.txt"] == pytest.approx(bare["m0.txt"] * fm, rel=1e-9)
+            assert (fz > fm) if p else (fz == fm == 0.5**0.3)
+
+
 def test_snippet_matches_follow_spec_changes():
     """find_matches caches per surface; a spec whose terms change must not reuse old answers."""
     from oimsearch.analysis import terms

@@ -70,9 +70,10 @@ def _compare(searcher, settings, texts, limits, flt=None):
         RankingSettings(bm25f=True),
         RankingSettings(shared_idf=False),
         RankingSettings(coord=0.0),
+        RankingSettings(coord_idf=0.0),
         RankingSettings(exact=False),
     ],
-    ids=["default", "plainish", "and", "bm25f", "bm25", "nocoord", "noexact"],
+    ids=["default", "plainish", "and", "bm25f", "bm25", "nocoord", "countcoord", "noexact"],
 )
 def test_top_docs_equal_whoosh_collector(searcher, settings):
     """Same documents, same float scores, same order, and the exact count."""
@@ -282,6 +283,8 @@ ZIPF_QUERIES = [
     "traite victimes police justice",
     "migrants partenaires",
     "école formation travail droits eau enfants famille emploi",
+    # more than 8 words: each document scored with the factor of its own words' weights
+    "école formation travail droits eau enfants famille emploi migrants justice",
     "migrants OR retour OR aide",
     "retour volontaire Niger",
 ]
