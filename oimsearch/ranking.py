@@ -323,6 +323,9 @@ class WordQuery(_wq.Query):
     def is_leaf(self) -> bool:
         return True
 
+    def has_terms(self) -> bool:
+        return True
+
     def terms(self, phrases: bool = False):
         for f, t, _w in self.parts:
             yield f, t

@@ -282,15 +282,15 @@ def test_coordination_weighs_words_by_idf(tmp_path):
         return {h.id: h.score for h in res.hits}
 
     with Searcher(tmp_path / "ix") as s:
-        bare = scores(coord=0.0)
-        assert len(bare) == 31
-        idf_z, idf_m = bm25_idf(1, 31), bm25_idf(30, 31)
-        for p in (0.0, 1.0, 1.5):
-            got = scores(coord=0.3, coord_idf=p)
+        for bm25f, p in [(False, 0.0), (False, 1.0), (False, 1.5), (True, 1.5)]:
+            bare = scores(coord=0.0, bm25f=bm25f)
+            assert len(bare) == 31
+            idf_z, idf_m = bm25_idf(1, 31), bm25_idf(30, 31)
+            got = scores(coord=0.3, coord_idf=p, bm25f=bm25f)
             wz, wm = idf_z**p, idf_m**p
             fz, fm = (wz / (wz + wm)) ** 0.3, (wm / (wz + wm)) ** 0.3
-            assert got["z.txt"] == pytest.approx(bare["z.txt"] * fz, rel=1e-9)
-            assert got["m0.txt"] == pytest.approx(bare["m0.txt"] * fm, rel=1e-9)
+            assert got["z.txt"] == pytest.approx(bare["z.txt"] * fz, rel=1e-9), bm25f
+            assert got["m0.txt"] == pytest.approx(bare["m0.txt"] * fm, rel=1e-9), bm25f
             assert (fz > fm) if p else (fz == fm == 0.5**0.3)
 
 
