@@ -905,6 +905,10 @@ def run_killed(point: str | None, *args, signal_at: tuple | None = None, timeout
             text=True,
             env=env,
             start_new_session=True,
+            # SIGINT as a foreground command has it: a test run started in the background
+            # (`pytest &`) passes SIGINT ignored to its children, and Python then installs no
+            # KeyboardInterrupt handler
+            preexec_fn=_default_sigint if signal_at else None,
         )
         stack.callback(rh.kill_group, proc.pid)
         if signal_at:
@@ -922,6 +926,10 @@ def run_killed(point: str | None, *args, signal_at: tuple | None = None, timeout
         no_traceback(out, err)
         assert rh.group_gone(proc.pid), "processes of the killed run are left behind"
         return proc.returncode, err
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @contextlib.contextmanager
