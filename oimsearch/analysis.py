@@ -1001,6 +1001,49 @@ def token_spans(text: str) -> Iterator[tuple[int, int, str]]:
         yield m.start(), m.end(), m.group()
 
 
+def token_matches(text: str) -> Iterator[re.Match]:
+    """The tokenizer's regex matches on ``text`` (``group()`` is the surface, ``span()`` its
+    raw offsets): :func:`token_spans` without a tuple per token, for loops over whole texts."""
+    return _TOKEN_RE.finditer(text)
+
+
+def surface_keys(surface: str) -> tuple[str, str, bool]:
+    """``(exact term, folded, elided)`` of one token's surface: the first steps of both
+    chains (normalise, elide, then casefold, or fold), without the split, stop list and stem.
+
+    ``exact term`` is the exact field's term (``""``: none), the one term of
+    ``traced_terms(surface, exact=True)``; ``folded`` is what the stemmed chain splits into
+    parts (and what a prefix query is compared with, see :func:`fold_fragment`); ``elided``
+    says whether an article was cut off, as :func:`traced_terms` does.
+    """
+    text, article = _elide(_normalise(surface))
+    return text.casefold(), _fold(text), article is not None
+
+
+def term_head(term: str) -> str:
+    """The first two characters of a stemmed term: see :func:`may_stem_to`."""
+    return term[:2]
+
+
+def may_stem_to(folded: str, heads: frozenset[str] | set[str]) -> bool:
+    """False only if no stemmed term of a token folded to ``folded`` (see
+    :func:`surface_keys`) can have its :func:`term_head` in ``heads``; a cheap test that saves
+    the stemmer on most tokens when looking for a few terms (snippets).
+
+    It holds because the light stemmer keeps a word's first two characters: every rule keeps
+    at least two leading characters, and the final normalisation only cuts the end of a word
+    longer than 4 and merges runs of a repeated letter, which can change the second
+    character only when it repeats the first. So a part is looked at further when its first
+    two characters are a head, when they are the same character, or when the override table
+    (which maps words anywhere) has it; a stop word gives no term. A test checks the
+    property on generated words and on every override.
+    """
+    for p in _split_parts(folded):
+        if p[:2] in heads or p in STEM_OVERRIDES or (len(p) > 1 and p[0] == p[1]):
+            return True
+    return False
+
+
 def traced_terms(surface: str, exact: bool = False) -> tuple[list[str], bool]:
     """The index terms of one token's surface (stop words left out), and whether an article
     was elided from it: the terms :func:`explain` reports for a token with this surface."""

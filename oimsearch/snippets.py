@@ -51,18 +51,23 @@ class MatchSpec:
         return bool(self.stems or self.exact or self.prefixes)
 
 
-def _surface_hit(surface: str, spec: MatchSpec) -> tuple[str, int] | None:
+def _surface_hit(surface: str, spec: MatchSpec, heads: frozenset[str]) -> tuple[str, int] | None:
     """The query term a token with this surface matches, and how many leading characters an
-    elided article takes (``l’OIM``: highlight ``OIM``); None if it matches nothing."""
-    from oimsearch.analysis import fold_fragment, traced_terms
+    elided article takes (``l’OIM``: highlight ``OIM``); None if it matches nothing.
 
-    stems, elided = traced_terms(surface, exact=False)
-    hit = next((t for t in stems if t in spec.stems), None)
-    if hit is None and spec.exact:
-        exact, _ = traced_terms(surface, exact=True)
-        hit = next((t for t in exact if t in spec.exact), None)
+    Stemmed terms first, then the exact term, then the prefixes. The stemmer only runs when
+    the folded surface may stem to a term of the spec (``heads``: their
+    :func:`~oimsearch.analysis.term_head`); most surfaces of a text cannot."""
+    from oimsearch.analysis import may_stem_to, surface_keys, traced_terms
+
+    exact, folded, elided = surface_keys(surface)
+    hit = None
+    if spec.stems and may_stem_to(folded, heads):
+        stems, _ = traced_terms(surface, exact=False)
+        hit = next((t for t in stems if t in spec.stems), None)
+    if hit is None and exact and exact in spec.exact:
+        hit = exact
     if hit is None and spec.prefixes:
-        folded = fold_fragment(surface)
         hit = next((p for p in spec.prefixes if folded.startswith(p)), None)
     if hit is None:
         return None
@@ -81,7 +86,7 @@ def find_matches(text: str, spec: MatchSpec) -> list[tuple[int, int, str]]:
     each distinct surface is analysed once per spec: every hit's whole body is scanned, and
     the words of a language repeat.
     """
-    from oimsearch.analysis import token_spans
+    from oimsearch.analysis import term_head, token_matches
 
     out: list[tuple[int, int, str]] = []
     if not text or not spec:
@@ -91,13 +96,15 @@ def find_matches(text: str, spec: MatchSpec) -> list[tuple[int, int, str]]:
         spec.seen.clear()
         spec.seen_for = key
     seen = spec.seen
-    for start, end, surface in token_spans(text):
-        try:
-            r = seen[surface]
-        except KeyError:
-            r = seen[surface] = _surface_hit(surface, spec)
+    heads = frozenset(term_head(t) for t in spec.stems)
+    for m in token_matches(text):
+        surface = m.group()
+        r = seen.get(surface, seen)
+        if r is seen:
+            r = seen[surface] = _surface_hit(surface, spec, heads)
         if r is not None:
             hit, cut = r
+            start, end = m.span()
             out.append((start + cut, end, hit))
     return out
 

@@ -187,6 +187,45 @@ def test_stem_shortcut_is_exact(word: str) -> None:
     assert stem_word(word) == analysis._stem_rules(word)
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="abcdeéèfilmnoqrstuvxzàçœ'.,019", min_size=1, max_size=16))
+def test_may_stem_to_never_misses_a_term(word: str) -> None:
+    """Snippets skip the stemmer when ``may_stem_to`` says no: it must say yes whenever a
+    term of the word has the head asked for (the stemmer keeps a word's first two
+    characters, except through the override table or a doubled first letter)."""
+    for surface in (word, word.upper(), "l'" + word):
+        found, _elided = analysis.traced_terms(surface)
+        _exact, folded, _ = analysis.surface_keys(surface)
+        for term in found:
+            assert analysis.may_stem_to(folded, {analysis.term_head(term)}), (surface, term)
+
+
+def test_may_stem_to_on_overrides_and_rule_examples() -> None:
+    words = [
+        *analysis.STEM_OVERRIDES,
+        *"""aarhus oolithes ffolle folle molles chevaux anneaux justificatrice educatrice
+        administrativement investissement deuxième complètes ïle ritualisation 11e 1.5
+        aujourd'hui œuvres ex x l'a""".split(),
+    ]
+    for w in words:
+        found, _ = analysis.traced_terms(w)
+        folded = analysis.surface_keys(w)[1]
+        for term in found:
+            assert analysis.may_stem_to(folded, {analysis.term_head(term)}), (w, term)
+    # and it does say no: the point of the test
+    assert not analysis.may_stem_to("migrations", {"re", "oi"})
+    assert analysis.may_stem_to("migrations", {"mi"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abcdeéÉfilLmnoOqrstuvxzàçœ'’`\u00ad.,019", min_size=1, max_size=16))
+def test_surface_keys_agree_with_traced_terms(surface: str) -> None:
+    exact, folded, elided = analysis.surface_keys(surface)
+    assert ([exact] if exact else []) == analysis.traced_terms(surface, exact=True)[0]
+    assert elided == analysis.traced_terms(surface)[1]
+    assert folded == analysis.fold_fragment(surface)
+
+
 def test_stop_list() -> None:
     assert len(analysis.SNOWBALL_FRENCH_STOP_LIST) == 154
     assert len(set(analysis.SNOWBALL_FRENCH_STOP_LIST)) == 154
