@@ -209,11 +209,18 @@ class _Lengths:
 # every field raw: 14.54 / 13.25 / 12.97 ms (13.69 with body_exact raw too), plain
 # BM25 10.07 / 8.98 ms; index 220 / 284 / 471 MB (348 with body_exact raw) (2026-11-24).
 UNCOMPRESSED_FIELDS = frozenset(("title", "body", "title_exact"))
-# Postings per block, where not Whoosh's 128. The positions are read for a few documents per
-# query (proximity re-scoring): each one decodes the block holding it. Codes queries, p95 at
-# 128 / 64 / 32 positions a block: 14.13 / 13.36 / 13.78 ms; quoted 2-3 word phrases p95
-# 21.52 / 20.08 ms at 128 / 64; index 284 / 287 / 294 MB (2026-11-24).
-BLOCK_LIMITS = {"body_pos": 64}
+# Postings per block, where not Whoosh's 128.
+# - The positions are read for a few documents per query (proximity re-scoring): each one
+#   decodes the block holding it. Codes queries, p95 at 128 / 64 / 32 positions a block:
+#   14.13 / 13.36 / 13.78 ms; quoted 2-3 word phrases p95 21.52 / 20.08 ms at 128 / 64;
+#   index 284 / 287 / 294 MB (2026-11-24).
+# - The fields every word query reads whole (UNCOMPRESSED_FIELDS) pay a header, a read and an
+#   unpickling per block: in blocks of 2,048 postings, the 500 codes queries' p95 went from
+#   13.70 to 12.58 ms (12.85 -> 11.94 in a second pair; 13.16 at 512), paired in one process.
+#   AND, NOT and phrase queries, which skip inside these lists through Whoosh's matchers,
+#   kept their p95 (24.16 / 32.42 / 18.34 ms at 128, 23.93 / 32.25 / 18.68 at 2,048); same
+#   index size (2026-11-25).
+BLOCK_LIMITS = {"body_pos": 64, **{f: 2048 for f in UNCOMPRESSED_FIELDS}}
 
 
 def _tune_postings(fieldwriter) -> None:

@@ -10,7 +10,13 @@ from whoosh.writing import SegmentWriter
 
 from oimsearch.indexer import index_paths
 from oimsearch.schema import build_schema
-from oimsearch.writer import CompactSegmentWriter, MemoryPostingPool, open_writer
+from oimsearch.writer import (
+    BLOCK_LIMITS,
+    CompactSegmentWriter,
+    MemoryPostingPool,
+    _tune_postings,
+    open_writer,
+)
 
 WORDS = (
     "migrants traite réfugiés l'OIM d'asile titre séjour préfecture Kinshasa Bangui "
@@ -71,9 +77,18 @@ def _create(path):
     return windex.create_in(str(path), build_schema())
 
 
+def _writer(ix, writer_cls):
+    """A writer of ``writer_cls``; Whoosh's own with oimsearch's per-field block settings,
+    which the compact writer applies (the blocks then compare equal)."""
+    w = writer_cls(ix)
+    if writer_cls is SegmentWriter:
+        _tune_postings(w.fieldwriter)
+    return w
+
+
 def _build(path, writer_cls, docs) -> dict:
     ix = _create(path)
-    w = writer_cls(ix)
+    w = _writer(ix, writer_cls)
     for d in docs:
         w.add_document(**d)
     w.commit()
@@ -97,11 +112,11 @@ def test_same_after_deletions_and_merge(tmp_path):
     for name, cls in (("stock", SegmentWriter), ("compact", CompactSegmentWriter)):
         ix = _create(tmp_path / name)
         for lo, hi in ((0, 80), (80, 140), (140, 200)):
-            w = cls(ix)
+            w = _writer(ix, cls)
             for d in docs[lo:hi]:
                 w.add_document(**d)
             w.commit()
-        w = cls(ix)
+        w = _writer(ix, cls)
         w.delete_by_term("src", "/r/p/5.txt")
         w.add_document(**{**docs[5], "body": "naufrage en Méditerranée", "body_exact": "x"})
         w.commit(optimize=True)
@@ -193,19 +208,25 @@ def _block_stats(ix) -> tuple[dict, dict]:
 
 
 def test_scoring_fields_written_without_zlib(tmp_path):
-    """Blocks of the fields every query decodes are stored raw; the positions keep zlib, in
-    blocks of 64 postings."""
+    """Blocks of the fields every query decodes are stored raw, each term's postings in one
+    block up to 2,048; the positions keep zlib, in blocks of 64 postings."""
     ix = _create(tmp_path / "ix")
     w = CompactSegmentWriter(ix)
-    for d in _docs(300):
+    docs = _docs(300)
+    for d in docs:
         w.add_document(**d, body_pos=d["body"])
     w.commit()
     comp, size = _block_stats(ix)
+    with ix.reader() as r:
+        most = {f: max(r.doc_frequency(f, t) for t in r.field_terms(f)) for f in size}
     ix.close()
     assert {"title", "body", "title_exact", "body_exact", "body_pos"} <= set(comp)
     for field in ("title", "body", "title_exact"):
         assert comp[field] == {0}, field
+        assert BLOCK_LIMITS[field] == 2048
+        assert size[field] == most[field], field
+    assert most["body"] > 128
     assert comp["body_pos"] - {0}
     assert comp["body_exact"] - {0}
     assert size["body_pos"] == 64
-    assert size["body"] == size["body_exact"] == 128
+    assert size["body_exact"] == 128
