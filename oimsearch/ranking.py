@@ -656,7 +656,7 @@ class CoordMatcher(_wm.Matcher):
         for e in exprs:
             if e is not None:
                 _atom_boosts(e, self.boosts)
-        self.ids = [m.id() if m.is_active() else None for m in atoms]
+        self.ids = [_first_id(m) for m in atoms]
         self.wids = [self._word_id(w) for w in range(len(exprs))]
         self.essential = [True] * len(exprs)
         self._minq = 0.0
@@ -918,6 +918,18 @@ def block_ids(m) -> tuple:
             m._read_data()
         ids = m._ids = m._data[0] if m._byteids else tuple(accumulate(m._data[0]))
     return ids
+
+
+def _first_id(m):
+    """``m.id()``, or None when ``m`` is exhausted. On Whoosh's on-disk leaf, the block is
+    decoded by :func:`block_ids` first: Whoosh's own ``id()`` would sum its delta-coded ids
+    through a generator, one call per id of the block (up to 2,048, see writer.BLOCK_LIMITS)."""
+    if not m.is_active():
+        return None
+    leaf, _gone = unwrap_deletions(m)
+    if type(leaf) is _W3Leaf:
+        block_ids(leaf)
+    return m.id()
 
 
 def _seek(m, d: int) -> bool:
