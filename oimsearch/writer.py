@@ -219,7 +219,7 @@ UNCOMPRESSED_FIELDS = frozenset(("title", "body", "title_exact"))
 #   13.70 to 12.58 ms (12.85 -> 11.94 in a second pair; 13.16 at 512), paired in one process.
 #   AND, NOT and phrase queries, which skip inside these lists through Whoosh's matchers,
 #   kept their p95 (24.16 / 32.42 / 18.34 ms at 128, 23.93 / 32.25 / 18.68 at 2,048); same
-#   index size (2026-11-25).
+#   index size (2026-11-24).
 BLOCK_LIMITS = {"body_pos": 64, **{f: 2048 for f in UNCOMPRESSED_FIELDS}}
 
 
