@@ -65,6 +65,8 @@ _ALLOWED_FOREIGN = {"README.md", ".gitignore", ".gitkeep"}
 
 @dataclass
 class IndexReport:
+    """What one :func:`index_paths` run did: counts, problems and timings."""
+
     index_dir: str
     added: int = 0
     updated: int = 0

@@ -74,6 +74,8 @@ def build_schema():
 
 @dataclass
 class Manifest:
+    """oimsearch's own record of an index (``oimsearch.json`` beside Whoosh's files)."""
+
     format: int = FORMAT_VERSION
     analyzer: str = ""
     oimsearch: str = __version__

@@ -37,6 +37,8 @@ EXACT_TOTAL_MAX_DOCS = 5_000
 
 @dataclass
 class Hit:
+    """One ranked document of a :class:`SearchResult` (``rank`` counts from 1)."""
+
     rank: int
     score: float
     id: str
@@ -61,6 +63,8 @@ class Hit:
 
 @dataclass
 class SearchResult:
+    """What :meth:`Searcher.search` returns: the query echo, the total and one page of hits."""
+
     query: str
     parsed_query: str
     index: dict
@@ -77,6 +81,8 @@ class SearchResult:
 
 @dataclass
 class Document:
+    """A whole stored document, as :meth:`Searcher.document` returns it."""
+
     id: str
     path: str | None
     title: str
@@ -101,6 +107,8 @@ class Document:
 
 @dataclass
 class IndexStats:
+    """What :meth:`Searcher.stats` reports about an index."""
+
     path: str
     documents: int
     files: int
@@ -168,16 +176,26 @@ def _parser(operator: str):
     from whoosh.qparser import AndGroup, OrGroup, QueryParser, plugins
 
     group = AndGroup if operator == "and" else OrGroup
-    p = QueryParser("text", _surface_schema(), group=group)
-    p.remove_plugin_class(plugins.SingleQuotePlugin)  # l'OIM is a word, not a quote
-    p.remove_plugin_class(plugins.RangePlugin)
-    p.remove_plugin_class(plugins.BoostPlugin)
-    p.add_plugin(plugins.FuzzyTermPlugin())
-    # -word / +word only at the start of a word: "porte-parole" and " - " stay literal
-    p.add_plugin(
-        plugins.PlusMinusPlugin(
-            plusexpr=r"(?<![^\s(])\+(?=[^\s+\-])", minusexpr=r"(?<![^\s(])-(?=[^\s+\-])"
-        )
+    # Whoosh's default plugins but SingleQuotePlugin (l'OIM is a word, not a quote),
+    # RangePlugin and BoostPlugin, listed rather than removed after the fact so that their
+    # patterns are not compiled at all: a cold query builds this parser
+    p = QueryParser(
+        "text",
+        _surface_schema(),
+        plugins=[
+            plugins.FieldsPlugin(),
+            plugins.WildcardPlugin(),
+            plugins.PhrasePlugin(),
+            plugins.GroupPlugin(),
+            plugins.OperatorsPlugin(),
+            plugins.EveryPlugin(),
+            plugins.FuzzyTermPlugin(),
+            # -word / +word only at the start of a word: "porte-parole" and " - " stay literal
+            plugins.PlusMinusPlugin(
+                plusexpr=r"(?<![^\s(])\+(?=[^\s+\-])", minusexpr=r"(?<![^\s(])-(?=[^\s+\-])"
+            ),
+        ],
+        group=group,
     )
     _PARSER_CACHE[key] = p
     return p
@@ -211,6 +229,8 @@ def parse_user_query(text: str, operator: str = "or"):
 
 @dataclass
 class _Ctx:
+    """State shared while one query is expanded into index fields."""
+
     settings: RankingSettings
     searcher: object
     acronyms: dict

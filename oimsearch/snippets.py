@@ -12,11 +12,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from oimsearch.analysis import may_stem_to, surface_keys, term_head, token_matches, traced_terms
+
 _APOS = re.compile("['\u2019\u02bc\u2018\u201b\u2032\u00b4`]")
 
 
 @dataclass
 class Snippet:
+    """A window of a stored field; ``highlights`` are [start, end) offsets in ``text``."""
+
     field: str
     text: str
     offset: int
@@ -58,8 +62,6 @@ def _surface_hit(surface: str, spec: MatchSpec, heads: frozenset[str]) -> tuple[
     Stemmed terms first, then the exact term, then the prefixes. The stemmer only runs when
     the folded surface may stem to a term of the spec (``heads``: their
     :func:`~oimsearch.analysis.term_head`); most surfaces of a text cannot."""
-    from oimsearch.analysis import may_stem_to, surface_keys, traced_terms
-
     exact, folded, elided = surface_keys(surface)
     hit = None
     if spec.stems and may_stem_to(folded, heads):
@@ -86,8 +88,6 @@ def find_matches(text: str, spec: MatchSpec) -> list[tuple[int, int, str]]:
     each distinct surface is analysed once per spec: every hit's whole body is scanned, and
     the words of a language repeat.
     """
-    from oimsearch.analysis import term_head, token_matches
-
     out: list[tuple[int, int, str]] = []
     if not text or not spec:
         return out

@@ -209,7 +209,9 @@ def test_cli_module_imports_only_typer():
     code = (
         "import sys; import oimsearch.cli; "
         "bad = [m for m in sys.modules if m.split('.')[0] in "
-        "('whoosh', 'rich', 'unidecode', 'trafilatura', 'charset_normalizer')]; "
+        "('whoosh', 'rich', 'unidecode', 'trafilatura', 'charset_normalizer') "
+        # oimsearch's stand-in for Whoosh's English morphology (no file, nothing imported)
+        "and getattr(sys.modules[m], '__file__', None)]; "
         "print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -294,3 +296,28 @@ def test_ctrl_c_exits_130(monkeypatch, tmp_path, sig_exit):
     d.mkdir()
     r = run("index", str(d), "--index", str(tmp_path / "ix"))
     assert r.exit_code == sig_exit and "Traceback" not in r.stderr
+
+
+def test_whoosh_english_morphology_is_loaded_only_when_used(fixture_index):
+    """A query never runs whoosh.lang.morph_en (English word variations, ~5 ms of regular
+    expressions to compile); the stand-in imports it for whoever uses it."""
+    code = (
+        "import sys\n"
+        f"sys.argv = ['oimsearch', 'query', 'migrants', '--json', '--index', {str(fixture_index)!r}]\n"
+        "from oimsearch.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "m = sys.modules.get('whoosh.lang.morph_en')\n"
+        "sys.stderr.write('LOADED' if m is None or '_exdict' in vars(m) else 'DEFERRED')\n"
+        "from whoosh.query.terms import variations\n"
+        "from whoosh.lang.morph_en import exceptions\n"
+        "assert 'pulled' in variations('pull') and exceptions\n"
+        "assert '_exdict' in vars(sys.modules['whoosh.lang.morph_en'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["hits"]
+    assert out.stderr.endswith("DEFERRED"), out.stderr
+    # a process whose first use is another name of the module gets the real one too
+    code = "import oimsearch\nfrom whoosh.lang.morph_en import exceptions\nprint(len(exceptions))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and int(out.stdout) > 100, out.stderr
