@@ -12,39 +12,52 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__"]
 
-_MORPH_EN = "whoosh.lang.morph_en"
 
+def _defer_module(name: str, *functions: str) -> None:
+    """Run module ``name`` only when one of its names is first used.
 
-def _defer_whoosh_morph_en() -> None:
-    """Import Whoosh's English morphology module only when something uses it.
-
-    ``whoosh.query`` imports ``whoosh.lang.morph_en`` for its ``Variations`` query (English
-    word forms), and that module compiles some 50 regular expressions as it is imported:
-    about 5 ms of every cold ``oimsearch query`` (measured 2026-11-24), for a feature
-    oimsearch never uses. A stand-in module takes its place in ``sys.modules``; the first
-    use of any of its names (``variations`` or another) imports the real module."""
-    if _MORPH_EN in _sys.modules:
+    Whoosh imports two English-language modules oimsearch never uses, and both compile
+    regular expressions as they are imported: ``whoosh.lang.morph_en`` (word variations, for
+    the ``Variations`` query; about 50 patterns, 5 ms of every cold ``oimsearch query``,
+    measured 2026-11-24) and ``whoosh.lang.porter`` (the Porter stemmer, about 1 ms). A
+    stand-in module takes the name in ``sys.modules``: ``functions`` are small functions
+    that call the real ones (Whoosh imports them by name at its own import), any other name
+    is looked up in the real module, run on first use. The stand-in stays in place, so
+    every name keeps pointing to one object (pickle finds a function where it looks)."""
+    if name in _sys.modules:
         return
-    stub = _types.ModuleType(_MORPH_EN, "Stand-in: imports the real module on first use.")
+    stub = _types.ModuleType(name, f"Stand-in for {name}, which runs on first use.")
+    loaded: list = []
 
     def real():
-        if _sys.modules.get(_MORPH_EN) is stub:
-            del _sys.modules[_MORPH_EN]
-        import importlib
+        if not loaded:
+            import importlib
+            import importlib.machinery
+            import importlib.util
 
-        return importlib.import_module(_MORPH_EN)
-
-    def variations(word):
-        return real().variations(word)
+            parent = importlib.import_module(name.rpartition(".")[0])
+            spec = importlib.machinery.PathFinder.find_spec(name, parent.__path__)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded.append(module)
+        return loaded[0]
 
     def __getattr__(attr):
         if attr.startswith("__"):  # the import system's probes (__path__, ...) stay cheap
             raise AttributeError(attr)
         return getattr(real(), attr)
 
-    stub.variations = variations
+    for fname in functions:
+
+        def call(*args, _fname=fname, **kwargs):
+            return getattr(real(), _fname)(*args, **kwargs)
+
+        call.__module__, call.__name__, call.__qualname__ = name, fname, fname
+        setattr(stub, fname, call)
     stub.__getattr__ = __getattr__
-    _sys.modules[_MORPH_EN] = stub
+    stub._oimsearch_loaded = loaded  # [the real module] once it has run (tests look)
+    _sys.modules[name] = stub
 
 
-_defer_whoosh_morph_en()
+_defer_module("whoosh.lang.morph_en", "variations")
+_defer_module("whoosh.lang.porter", "stem")

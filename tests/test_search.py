@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oimsearch.errors import QuerySyntaxError, UsageError
 from oimsearch.ranking import RankingSettings
@@ -501,3 +503,45 @@ def test_dataclasses_have_their_own_docstrings():
                 found.append(obj)
                 assert not (obj.__doc__ or "").startswith(obj.__name__ + "("), obj
     assert len(found) >= 10
+
+
+_QUERY_PIECES = [
+    "traite", "réfugiés", "l'OIM", "l’OIM", "aujourd'hui", "RCA", "3,5", "1.5", "x", "é", "ÉTÉ",
+    "AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO", "and", "or", "not", "porte-parole", "-x",
+    "+x", "x-", "migr*", "*", "trafic~", "title:asile", "body:", ":", '"', '"a b"', "(", ")",
+    "x^2", "[a", "c]", "{a", "'", "’", "_", "n°", "e\u0301", "ﬁn", "COVID-19", "a/b", "#", "€",
+    "'x", "x'", "a''b", "²", "½",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_QUERY_PIECES), min_size=1, max_size=6),
+    st.lists(st.sampled_from([" ", "  ", "\t", "\u00a0"]), min_size=6, max_size=6),
+    st.sampled_from(["or", "and"]),
+)
+def test_plain_words_tree_is_the_parsers_tree(pieces, spaces, operator):
+    """The parser-free tree of a query of plain words is the one Whoosh's parser builds:
+    same nodes, same order, same offsets; a query with any syntax goes to the parser."""
+    from oimsearch.searcher import _parser, _plain_words_tree
+
+    text = "".join(p + s for p, s in zip(pieces, spaces, strict=False)).strip()
+    fast = _plain_words_tree(text, operator)
+    if fast is None:
+        return
+    parsed = _parser(operator).parse(text)
+    assert repr(fast) == repr(parsed)
+    assert [vars(q) for q in fast.leaves()] == [vars(q) for q in parsed.leaves()]
+    assert vars(fast).keys() == vars(parsed).keys()
+
+
+def test_plain_words_tree_covers_ordinary_queries():
+    from oimsearch.searcher import _plain_words_tree
+
+    for q in ["traite RCA", "l’OIM réfugiés réfugiés", "titre de séjour étudiant", "1945"]:
+        assert _plain_words_tree(q, "or") is not None, q
+    for q in ["traite AND RCA", "traite -RCA", '"traite RCA"', "porte-parole", "migr*", "a:b"]:
+        assert _plain_words_tree(q, "or") is None, q
+    # letters and apostrophes that are not one whole token of the tokenizer
+    for q in ["'", "x '", "'x", "x'", "a''b", "a\u0301"]:
+        assert _plain_words_tree(q, "or") is None, q
