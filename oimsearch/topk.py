@@ -276,18 +276,20 @@ class _Postings:
     out), and an upper bound of its scores (the largest of Whoosh's block qualities: BM25 of
     the block's largest frequency and shortest length)."""
 
-    __slots__ = ("tfs", "bm25", "bound")
+    __slots__ = ("tfs", "bm25", "bound", "direct")
 
     def __init__(self, m, params):
         m, gone = unwrap_deletions(m)
         tfs: dict = {}
         bound = 0.0
         quality = m.scorer.block_quality
+        last = -1
         for ids, ws in _leaf_blocks(m):
             q = quality(m)  # the matcher is still on this block
             if q > bound:
                 bound = q
             tfs.update(zip(ids, ws, strict=True))
+            last = ids[-1]
         if gone:
             if len(gone) < len(tfs):
                 for d in gone:
@@ -295,8 +297,11 @@ class _Postings:
             else:
                 tfs = {d: tf for d, tf in tfs.items() if d not in gone}
         self.tfs = tfs
-        self.bm25 = _Bm25(params)
+        self.bm25 = bm25 = _Bm25(params)
         self.bound = bound
+        # every posting's length byte is in the column and not zero: the scores can be
+        # computed in one expression (else _Bm25.values checks and falls back per call)
+        self.direct = last < len(bm25.lens) and not bm25.some_zero
 
     @staticmethod
     def params_of(m):
@@ -305,11 +310,19 @@ class _Postings:
 
     def scores(self, docs, boost: float) -> dict:
         """docnum -> score * boost for the documents of ``docs`` in this leaf: the floats of
-        :func:`_bm25_leaf`."""
+        :func:`_bm25_leaf` (the same expression, ``_Bm25.values``)."""
         tfs = self.tfs
         common = tfs.keys() & docs
         if not common:
             return {}
+        if self.direct:
+            bm = self.bm25
+            idf, lens, norm, kp1 = bm.idf, bm.lens, bm.norm, bm.kp1
+            if boost == 1:
+                return {d: idf * (((tf := tfs[d]) * kp1) / (tf + norm[lens[d]])) for d in common}
+            return {
+                d: idf * (((tf := tfs[d]) * kp1) / (tf + norm[lens[d]])) * boost for d in common
+            }
         common = list(common)
         vals = self.bm25.values(common, list(map(tfs.__getitem__, common)), boost)
         return dict(zip(common, vals, strict=True))
@@ -368,13 +381,17 @@ def _score_words_lazily(m, top: _TopK, offset: int, allowed):
     # a hair above each bound: a bound is a float computed another way than the scores
     best = [_expr_bound(e, leaves) * (1 + 1e-9) for e in live]
 
+    counted = 0
     for bound, idx, f in _sets_by_bound(best, _set_factor(m, weights), boost):
         if bound < top.floor:
             break
         docs = _set_docs(keys, idx)
         if docs:
+            counted += len(docs)
             ws = [_expr_scores(live[i], leaves, lambda p, b, D=docs: p.scores(D, b)) for i in idx]
             top.add(_coord_sum(ws, f, boost, docs), offset, f * boost)
+    else:  # every set was taken: they partition the documents
+        return counted
     return len(set().union(*keys))
 
 
@@ -410,14 +427,19 @@ def _sets_by_bound(best: list, factor, boost: float) -> list:
 
 
 def _set_docs(keys: list, idx: list) -> set:
-    """The documents matched by exactly the words ``idx``."""
-    docs = set(keys[idx[0]])
-    for i in idx[1:]:
-        docs &= keys[i]
-    for i in range(len(keys)):
+    """The documents matched by exactly the words ``idx``.
+
+    Each step makes a new set (``a & b``, ``a - b``), never an in-place one: CPython's
+    ``a -= b`` walks all of ``b`` unless ``b`` is 8 times larger, where ``a - b`` walks the
+    smaller side, and a copy of the first word's set is not needed."""
+    inside = sorted((keys[i] for i in idx), key=len)
+    docs = inside[0] & inside[1] if len(inside) > 1 else inside[0]
+    for ks in inside[2:]:
+        docs = docs & ks
+    for i, ks in enumerate(keys):
         if i not in idx and docs:
-            docs -= keys[i]
-    return docs
+            docs = docs - ks
+    return docs if docs is not inside[0] else set(docs)
 
 
 def _score_segment(m, top: _TopK, offset: int, allowed) -> int:
@@ -470,13 +492,17 @@ def _score_segment(m, top: _TopK, offset: int, allowed) -> int:
             top.add(scored, offset, f * boost)
         return len(every)
     best = [max(w.values()) for w in words]
+    counted = 0
     for bound, idx, f in _sets_by_bound(best, set_factor, boost):
         if bound < top.floor:
             break
         docs = _set_docs(keys, idx)
         if docs:
+            counted += len(docs)
             ws = [words[i] for i in idx]
             top.add(_coord_sum(ws, f, boost, docs), offset, f * boost)
+    else:  # every set was taken: they partition the documents
+        return counted
     return len(set().union(*keys))
 
 

@@ -359,3 +359,52 @@ def test_exact_twin_rescored_on_the_best_documents(zipf_index):
                 checked += 1
         assert checked >= 2 * (len(ZIPF_QUERIES) - 1)
         assert same >= checked // 2  # mostly the same top 10 as scoring every match
+
+
+def test_lazy_scores_and_counts_on_both_paths(zipf_index, monkeypatch):
+    """The lazy path's two ways to score a leaf (one expression when every length byte is
+    in the column and non-zero, else ``_Bm25.values`` and its fallbacks) and its two ways to
+    count (the sizes of the sets when every set was taken, else their union) give Whoosh's
+    floats and totals."""
+    from oimsearch import topk
+
+    direct, taken = [], []
+    real_init, real_sets, real_set_docs = (
+        topk._Postings.__init__,
+        topk._sets_by_bound,
+        topk._set_docs,
+    )
+    force = {"direct": None}
+
+    def init(self, m, params):
+        real_init(self, m, params)
+        if force["direct"] is not None:
+            self.direct = force["direct"]
+        direct.append(self.direct)
+
+    listed = [0]
+
+    def sets_by_bound(*args):
+        sets = real_sets(*args)
+        listed[0] += len(sets)
+        return sets
+
+    def set_docs(keys, idx):
+        taken.append(tuple(idx))
+        return real_set_docs(keys, idx)
+
+    monkeypatch.setattr(topk._Postings, "__init__", init)
+    monkeypatch.setattr(topk, "_sets_by_bound", sets_by_bound)
+    monkeypatch.setattr(topk, "_set_docs", set_docs)
+    with Searcher(zipf_index) as s:
+        # a limit above the number of documents: every set is taken; a limit of 1: not
+        for limit in (2000, 1):
+            listed[0] = 0
+            taken.clear()
+            assert _compare(s, s.settings, ZIPF_QUERIES, [limit]) >= len(ZIPF_QUERIES)
+            assert (len(taken) == listed[0]) == (limit == 2000), (limit, len(taken), listed)
+        assert direct and all(direct)
+        force["direct"] = False
+        direct.clear()
+        assert _compare(s, s.settings, ZIPF_QUERIES, [1, 30, 2000]) >= len(ZIPF_QUERIES)
+        assert direct and not any(direct)
