@@ -95,6 +95,10 @@ def _bm25_at(params, d: int, tf: float) -> float:
     return idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
 
 
+# (avgfl, B, K1) -> (length table, its length terms): the same for every leaf of a field
+_NORMS: dict = {}
+
+
 class _Bm25:
     """bm25() of whoosh.scoring for the postings of one leaf, with its length term computed
     once per length byte: idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))."""
@@ -106,7 +110,13 @@ class _Bm25:
         self.params = params
         self.idf = idf
         self.lens = lens
-        self.norm = [k1 * ((1 - b) + b * fl / avgfl) for fl in table]
+        key = (avgfl, b, k1)
+        found = _NORMS.get(key)
+        if found is None or found[0] is not table:
+            if len(_NORMS) >= 64:
+                _NORMS.clear()
+            found = _NORMS[key] = (table, [k1 * ((1 - b) + b * fl / avgfl) for fl in table])
+        self.norm = found[1]
         self.kp1 = k1 + 1
         self.some_zero = 0 in lens  # never for a field a document has a posting in
 
