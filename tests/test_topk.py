@@ -408,3 +408,21 @@ def test_lazy_scores_and_counts_on_both_paths(zipf_index, monkeypatch):
         direct.clear()
         assert _compare(s, s.settings, ZIPF_QUERIES, [1, 30, 2000]) >= len(ZIPF_QUERIES)
         assert direct and not any(direct)
+
+
+def test_length_terms_computed_once_per_field_and_settings():
+    """_Bm25's 256 length terms are shared by the leaves of one (avgfl, B, K1), and are
+    those of the formula; another table or other settings get their own."""
+    from oimsearch import topk
+
+    table = [float(i) for i in range(256)]
+    p = (2.0, 10.0, 0.75, 1.2, b"\x01\x02", table, None)
+    a, b = topk._Bm25(p), topk._Bm25(p)
+    assert a.norm is b.norm
+    assert a.norm[7] == 1.2 * ((1 - 0.75) + 0.75 * 7.0 / 10.0)
+    c = topk._Bm25((2.0, 10.0, 1.0, 1.2, b"\x01", table, None))
+    assert c.norm is not a.norm and c.norm[7] == 1.2 * (0.0 + 1.0 * 7.0 / 10.0)
+    other = [x * 2 for x in table]
+    d = topk._Bm25((2.0, 10.0, 0.75, 1.2, b"\x01", other, None))
+    assert d.norm is not a.norm and d.norm[7] == 1.2 * ((1 - 0.75) + 0.75 * 14.0 / 10.0)
+    assert len(topk._NORMS) <= 64
