@@ -391,16 +391,26 @@ def _score_words_lazily(m, top: _TopK, offset: int, allowed):
     # a hair above each bound: a bound is a float computed another way than the scores
     best = [_expr_bound(e, leaves) * (1 + 1e-9) for e in live]
 
+    def scored(idx, docs):
+        return [_expr_scores(live[i], leaves, lambda p, b: p.scores(docs, b)) for i in idx]
+
+    return _take_sets(keys, best, _set_factor(m, weights), boost, top, offset, scored)
+
+
+def _take_sets(keys: list, best: list, factor, boost: float, top: _TopK, offset: int, scored):
+    """Add to ``top`` the documents of each set of words whose bound reaches its floor, best
+    bound first (``scored(idx, docs)``: the scores of the words ``idx`` on ``docs``); the
+    number of documents matching any word. The sets partition those documents: when every
+    set was taken, their sizes add up to it; else it is the union of the words' documents."""
     counted = 0
-    for bound, idx, f in _sets_by_bound(best, _set_factor(m, weights), boost):
+    for bound, idx, f in _sets_by_bound(best, factor, boost):
         if bound < top.floor:
             break
         docs = _set_docs(keys, idx)
         if docs:
             counted += len(docs)
-            ws = [_expr_scores(live[i], leaves, lambda p, b, D=docs: p.scores(D, b)) for i in idx]
-            top.add(_coord_sum(ws, f, boost, docs), offset, f * boost)
-    else:  # every set was taken: they partition the documents
+            top.add(_coord_sum(scored(idx, docs), f, boost, docs), offset, f * boost)
+    else:
         return counted
     return len(set().union(*keys))
 
@@ -502,18 +512,9 @@ def _score_segment(m, top: _TopK, offset: int, allowed) -> int:
             top.add(scored, offset, f * boost)
         return len(every)
     best = [max(w.values()) for w in words]
-    counted = 0
-    for bound, idx, f in _sets_by_bound(best, set_factor, boost):
-        if bound < top.floor:
-            break
-        docs = _set_docs(keys, idx)
-        if docs:
-            counted += len(docs)
-            ws = [words[i] for i in idx]
-            top.add(_coord_sum(ws, f, boost, docs), offset, f * boost)
-    else:  # every set was taken: they partition the documents
-        return counted
-    return len(set().union(*keys))
+    return _take_sets(
+        keys, best, set_factor, boost, top, offset, lambda idx, _docs: [words[i] for i in idx]
+    )
 
 
 def _all_coord(words: list, weights: list, factor, boost: float, docs) -> dict:
